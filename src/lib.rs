@@ -1,0 +1,4 @@
+//! examdesk: exam registration with WeChat Pay, admission tickets and an admin panel.
+
+pub mod tickets;
+pub mod wechat;

@@ -1,0 +1,1 @@
+//! Admission tickets: numbers, seats, the PDF and its QR code.
