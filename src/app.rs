@@ -1,0 +1,92 @@
+//! The application: its shared state, the router built from it, and serving with graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use crate::config::{Secret, Settings};
+use crate::db::Db;
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub secret: Secret,
+    pub demo: bool,
+}
+
+/// The whole HTTP app, used alike by `main` and by the tests.
+pub fn build_app(state: AppState) -> Router {
+    let router = Router::new()
+        .route("/healthz", get(crate::http::health::healthz))
+        .with_state(state);
+    crate::http::request_log::layer(router)
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and lets requests in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Binds the listen address, naming the setting when that fails.
+pub async fn bind(settings: &Settings) -> Result<TcpListener, String> {
+    TcpListener::bind(settings.bind).await.map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "is already in use".to_string()
+        } else {
+            format!("cannot be bound: {e}")
+        };
+        format!("EXAMDESK_BIND: {} {why}", settings.bind)
+    })
+}
+
+/// Connects and migrates the database and builds the state.
+pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, String> {
+    let secret = settings.resolve_secret().map_err(|e| e.to_string())?;
+    let db = Db::connect(&settings.database_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    crate::db::migrate(&db).await.map_err(|e| e.to_string())?;
+    Ok(AppState {
+        db,
+        settings: Arc::new(settings),
+        secret,
+        demo,
+    })
+}

@@ -1,0 +1,177 @@
+//! The command line of CONTRACT.md: `serve [--demo]`, `simulator`, `migrate`, `admin create`,
+//! `exam create`. Every failure becomes one line on stderr and a non-zero exit status.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Settings, Source};
+use crate::db::{self, Db, admins};
+use crate::domain::exam::NewExam;
+use crate::util::parse_rfc3339;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "examdesk",
+    version,
+    about = "Exam registration with WeChat Pay and admission tickets"
+)]
+pub struct Cli {
+    /// Optional settings file (same keys as the environment, in lower case).
+    #[arg(long, global = true, default_value = "examdesk.toml")]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run migrations, then serve HTTP (demo mode when no WECHAT_MCH_ID is set).
+    Serve {
+        /// Demo mode even when WeChat settings exist.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Run the WeChat simulator alone.
+    Simulator {
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        bind: std::net::SocketAddr,
+    },
+    /// Apply migrations and exit.
+    Migrate,
+    /// Manage staff accounts.
+    Admin {
+        #[command(subcommand)]
+        action: AdminCommand,
+    },
+    /// Manage exams.
+    Exam {
+        #[command(subcommand)]
+        action: ExamCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin; the password comes from EXAMDESK_ADMIN_PASSWORD or one line of stdin.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long, default_value = "admin", value_parser = ["admin", "finance", "viewer"])]
+        role: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExamCommand {
+    /// Create an exam open for registration; prints its id.
+    Create {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long, allow_negative_numbers = true)]
+        fee_fen: i64,
+        #[arg(long, allow_negative_numbers = true)]
+        capacity: i64,
+        #[arg(long)]
+        opens: String,
+        #[arg(long)]
+        closes: String,
+        #[arg(long)]
+        starts: String,
+        #[arg(long, default_value = "")]
+        venue: String,
+    },
+}
+
+pub fn load_settings(cli: &Cli) -> Result<Settings, String> {
+    let source = Source::load(Some(&cli.config)).map_err(|e| e.to_string())?;
+    Settings::from_source(&source).map_err(|e| e.to_string())
+}
+
+async fn connect_and_migrate(settings: &Settings) -> Result<Db, String> {
+    let db = Db::connect(&settings.database_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    db::migrate(&db).await.map_err(|e| e.to_string())?;
+    Ok(db)
+}
+
+pub async fn run(cli: Cli) -> Result<(), String> {
+    let settings = load_settings(&cli)?;
+    match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Serve { demo } => crate::demo::serve(settings, demo).await,
+        Command::Simulator { bind } => crate::demo::run_simulator(settings, bind).await,
+        Command::Migrate => {
+            let db = connect_and_migrate(&settings).await?;
+            println!("migrations applied; database is up to date");
+            db.close().await;
+            Ok(())
+        }
+        Command::Admin {
+            action: AdminCommand::Create { username, role },
+        } => {
+            let role = admins::Role::parse(&role).ok_or("--role: admin, finance or viewer")?;
+            let password = read_password()?;
+            let db = connect_and_migrate(&settings).await?;
+            let id = admins::create(&db, &username, &password, role)
+                .await
+                .map_err(|e| e.to_string())?;
+            db.close().await;
+            println!("admin {username} created (id {id}, role {})", role.as_str());
+            Ok(())
+        }
+        Command::Exam {
+            action:
+                ExamCommand::Create {
+                    code,
+                    title,
+                    fee_fen,
+                    capacity,
+                    opens,
+                    closes,
+                    starts,
+                    venue,
+                },
+        } => {
+            let exam = NewExam {
+                code,
+                title,
+                fee_fen,
+                capacity,
+                opens_at: parse_rfc3339(&opens).map_err(|e| format!("--opens: {e}"))?,
+                closes_at: parse_rfc3339(&closes).map_err(|e| format!("--closes: {e}"))?,
+                starts_at: parse_rfc3339(&starts).map_err(|e| format!("--starts: {e}"))?,
+                venue,
+            };
+            exam.validate()?;
+            let db = connect_and_migrate(&settings).await?;
+            let id = db::exams::create(&db, &exam)
+                .await
+                .map_err(|e| e.to_string())?;
+            db.close().await;
+            println!("{id}");
+            Ok(())
+        }
+    }
+}
+
+fn read_password() -> Result<String, String> {
+    if let Ok(password) = std::env::var("EXAMDESK_ADMIN_PASSWORD")
+        && !password.is_empty()
+    {
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        return Err("no password: set EXAMDESK_ADMIN_PASSWORD or give one line on stdin".into());
+    }
+    Ok(password)
+}

@@ -1,0 +1,491 @@
+//! Settings from the environment and an optional `examdesk.toml`, validated once at start.
+//!
+//! Every failure names the setting it comes from, so an operator can fix it from one line of output.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A value that must never reach a log line, a response or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{setting}: {problem}")]
+pub struct SettingError {
+    pub setting: String,
+    pub problem: String,
+}
+
+fn bad(setting: &str, problem: impl Into<String>) -> SettingError {
+    SettingError {
+        setting: setting.to_string(),
+        problem: problem.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignTypeSetting {
+    Md5,
+    HmacSha256,
+}
+
+impl SignTypeSetting {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Md5 => "MD5",
+            Self::HmacSha256 => "HMAC-SHA256",
+        }
+    }
+}
+
+/// The merchant's WeChat settings; present only outside demo mode.
+#[derive(Debug, Clone)]
+pub struct WechatSettings {
+    pub appid: String,
+    pub app_secret: Secret,
+    pub mch_id: String,
+    pub api_key: Secret,
+    pub sign_type: SignTypeSetting,
+    pub pay_base_url: String,
+    pub api_base_url: String,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub database_url: String,
+    pub public_url: String,
+    pub data_dir: PathBuf,
+    /// `None` until resolved: then either given or generated into the data dir.
+    pub secret: Option<Secret>,
+    pub wechat: Option<WechatSettings>,
+    pub sign_type: SignTypeSetting,
+    pub pay_base_url: Option<String>,
+    pub api_base_url: Option<String>,
+    pub order_ttl_minutes: i64,
+    pub login_per_minute: u32,
+    pub trusted_proxy: Option<std::net::IpAddr>,
+}
+
+pub const DEFAULT_PAY_BASE_URL: &str = "https://api.mch.weixin.qq.com";
+pub const DEFAULT_API_BASE_URL: &str = "https://api.weixin.qq.com";
+
+/// Where raw values come from: the environment wins over the file.
+pub struct Source {
+    values: HashMap<String, String>,
+}
+
+impl Source {
+    /// Reads `examdesk.toml` (if `file` exists) and then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingError> {
+        let mut values = HashMap::new();
+        if let Some(path) = file.filter(|p| p.exists()) {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| bad(&path.display().to_string(), format!("cannot read: {e}")))?;
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e| bad(&path.display().to_string(), format!("not valid TOML: {e}")))?;
+            for (key, value) in table {
+                let text = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    other => {
+                        return Err(bad(
+                            &key.to_uppercase(),
+                            format!(
+                                "expected a string or number in {}, got {other}",
+                                path.display()
+                            ),
+                        ));
+                    }
+                };
+                values.insert(key.to_uppercase(), text);
+            }
+        }
+        for (key, value) in std::env::vars() {
+            if key.starts_with("EXAMDESK_") || key.starts_with("WECHAT_") {
+                values.insert(key, value);
+            }
+        }
+        Ok(Self { values })
+    }
+
+    pub fn from_pairs<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self {
+            values: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.values
+            .get(key)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+fn check_url(setting: &str, value: &str) -> Result<String, SettingError> {
+    let url =
+        url::Url::parse(value).map_err(|e| bad(setting, format!("not a URL ({e}): {value}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(bad(
+            setting,
+            format!("must be an http(s) URL with a host, got {value}"),
+        ));
+    }
+    Ok(value.trim_end_matches('/').to_string())
+}
+
+fn check_database_url(value: &str) -> Result<String, SettingError> {
+    const KEY: &str = "EXAMDESK_DATABASE_URL";
+    if value.starts_with("sqlite:") {
+        return Ok(value.to_string());
+    }
+    if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+        url::Url::parse(value)
+            .map_err(|e| bad(KEY, format!("not a valid PostgreSQL URL ({e})")))?;
+        return Ok(value.to_string());
+    }
+    Err(bad(KEY, "must start with sqlite:// or postgres://"))
+}
+
+fn parse_sign_type(value: Option<&str>) -> Result<SignTypeSetting, SettingError> {
+    match value {
+        None | Some("MD5") => Ok(SignTypeSetting::Md5),
+        Some("HMAC-SHA256") => Ok(SignTypeSetting::HmacSha256),
+        Some(other) => Err(bad(
+            "WECHAT_SIGN_TYPE",
+            format!("unknown sign type {other:?}: use MD5 or HMAC-SHA256"),
+        )),
+    }
+}
+
+fn existing_file(setting: &str, value: Option<&str>) -> Result<Option<PathBuf>, SettingError> {
+    let Some(value) = value else { return Ok(None) };
+    let path = PathBuf::from(value);
+    if !path.is_file() {
+        return Err(bad(setting, format!("file does not exist: {value}")));
+    }
+    Ok(Some(path))
+}
+
+fn require(source: &Source, key: &str) -> Result<String, SettingError> {
+    source
+        .get(key)
+        .map(str::to_string)
+        .ok_or_else(|| bad(key, "must be set when WECHAT_MCH_ID is set"))
+}
+
+impl Settings {
+    pub fn from_source(source: &Source) -> Result<Self, SettingError> {
+        let bind_text = source.get("EXAMDESK_BIND").unwrap_or("127.0.0.1:8080");
+        let bind: SocketAddr = bind_text.parse().map_err(|_| {
+            bad(
+                "EXAMDESK_BIND",
+                format!("not an address:port, got {bind_text:?} (e.g. 127.0.0.1:8080)"),
+            )
+        })?;
+        let database_url = check_database_url(
+            source
+                .get("EXAMDESK_DATABASE_URL")
+                .unwrap_or("sqlite://data/examdesk.db"),
+        )?;
+        let public_url = match source.get("EXAMDESK_PUBLIC_URL") {
+            Some(v) => check_url("EXAMDESK_PUBLIC_URL", v)?,
+            None => format!("http://{bind}"),
+        };
+        let data_dir = PathBuf::from(source.get("EXAMDESK_DATA_DIR").unwrap_or("data"));
+        let secret = match source.get("EXAMDESK_SECRET") {
+            Some(s) if s.len() < 32 => {
+                return Err(bad("EXAMDESK_SECRET", "must be at least 32 characters"));
+            }
+            Some(s) => Some(Secret::new(s)),
+            None => None,
+        };
+        let sign_type = parse_sign_type(source.get("WECHAT_SIGN_TYPE"))?;
+        let pay_base_url = source
+            .get("WECHAT_PAY_BASE_URL")
+            .map(|v| check_url("WECHAT_PAY_BASE_URL", v))
+            .transpose()?;
+        let api_base_url = source
+            .get("WECHAT_API_BASE_URL")
+            .map(|v| check_url("WECHAT_API_BASE_URL", v))
+            .transpose()?;
+        let client_cert = existing_file("WECHAT_CLIENT_CERT", source.get("WECHAT_CLIENT_CERT"))?;
+        let client_key = existing_file("WECHAT_CLIENT_KEY", source.get("WECHAT_CLIENT_KEY"))?;
+        if let Some(key) = source.get("WECHAT_API_KEY")
+            && key.chars().count() != 32
+        {
+            return Err(bad(
+                "WECHAT_API_KEY",
+                format!("must be exactly 32 characters, got {}", key.chars().count()),
+            ));
+        }
+        let wechat = match source.get("WECHAT_MCH_ID") {
+            None => None,
+            Some(mch_id) => Some(WechatSettings {
+                appid: require(source, "WECHAT_APPID")?,
+                app_secret: Secret::new(require(source, "WECHAT_APP_SECRET")?),
+                mch_id: mch_id.to_string(),
+                api_key: Secret::new(require(source, "WECHAT_API_KEY")?),
+                sign_type,
+                pay_base_url: pay_base_url
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_PAY_BASE_URL.to_string()),
+                api_base_url: api_base_url
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_API_BASE_URL.to_string()),
+                client_cert: client_cert.clone(),
+                client_key: client_key.clone(),
+            }),
+        };
+        if client_cert.is_some() != client_key.is_some() {
+            let missing = if client_cert.is_some() {
+                "WECHAT_CLIENT_KEY"
+            } else {
+                "WECHAT_CLIENT_CERT"
+            };
+            return Err(bad(
+                missing,
+                "the certificate and its key must be given together",
+            ));
+        }
+        let order_ttl_minutes = parse_number(source, "EXAMDESK_ORDER_TTL_MINUTES", 30)?;
+        if !(5..=7 * 24 * 60).contains(&order_ttl_minutes) {
+            return Err(bad(
+                "EXAMDESK_ORDER_TTL_MINUTES",
+                "must be between 5 (WeChat closes no order younger than 5 minutes) and 10080",
+            ));
+        }
+        let login_per_minute = parse_number(source, "EXAMDESK_LOGIN_PER_MINUTE", 60)?;
+        let login_per_minute = u32::try_from(login_per_minute).map_err(|_| {
+            bad(
+                "EXAMDESK_LOGIN_PER_MINUTE",
+                "must be 0 or a positive number",
+            )
+        })?;
+        let trusted_proxy = source
+            .get("EXAMDESK_TRUSTED_PROXY")
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    bad(
+                        "EXAMDESK_TRUSTED_PROXY",
+                        format!("not an IP address: {v:?}"),
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            bind,
+            database_url,
+            public_url,
+            data_dir,
+            secret,
+            wechat,
+            sign_type,
+            pay_base_url,
+            api_base_url,
+            order_ttl_minutes,
+            login_per_minute,
+            trusted_proxy,
+        })
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// The secret given in settings, or the one generated into the data dir on first start.
+    pub fn resolve_secret(&mut self) -> Result<Secret, SettingError> {
+        if let Some(secret) = &self.secret {
+            return Ok(secret.clone());
+        }
+        let path = self.data_dir.join("secret");
+        let secret = match std::fs::read_to_string(&path) {
+            Ok(text) if text.trim().len() >= 32 => text.trim().to_string(),
+            Ok(_) => {
+                return Err(bad(
+                    "EXAMDESK_SECRET",
+                    format!(
+                        "{} holds a secret shorter than 32 characters",
+                        path.display()
+                    ),
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let generated = crate::util::random_hex(32);
+                std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+                    bad(
+                        "EXAMDESK_DATA_DIR",
+                        format!("cannot create {}: {e}", self.data_dir.display()),
+                    )
+                })?;
+                write_private(&path, &generated).map_err(|e| {
+                    bad(
+                        "EXAMDESK_DATA_DIR",
+                        format!("cannot write {}: {e}", path.display()),
+                    )
+                })?;
+                generated
+            }
+            Err(e) => {
+                return Err(bad(
+                    "EXAMDESK_DATA_DIR",
+                    format!("cannot read {}: {e}", path.display()),
+                ));
+            }
+        };
+        let secret = Secret::new(secret);
+        self.secret = Some(secret.clone());
+        Ok(secret)
+    }
+}
+
+fn parse_number(source: &Source, key: &str, default: i64) -> Result<i64, SettingError> {
+    match source.get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<i64>()
+            .map_err(|_| bad(key, format!("not a whole number: {v:?}"))),
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, SettingError> {
+        Settings::from_source(&Source::from_pairs(pairs.iter().copied()))
+    }
+
+    fn setting_of(pairs: &[(&str, &str)]) -> String {
+        match settings(pairs) {
+            Ok(_) => "accepted".into(),
+            Err(e) => e.setting,
+        }
+    }
+
+    const MERCHANT: [(&str, &str); 4] = [
+        ("WECHAT_MCH_ID", "10000100"),
+        ("WECHAT_APPID", "wxd930ea5d5a258f4f"),
+        ("WECHAT_APP_SECRET", "app-secret-value"),
+        ("WECHAT_API_KEY", "192006250b4c09247ec02edce69f6a2d"),
+    ];
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_url, "sqlite://data/examdesk.db");
+        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+        assert_eq!(s.order_ttl_minutes, 30);
+        assert_eq!(s.login_per_minute, 60);
+        assert!(s.wechat.is_none(), "no merchant id means demo mode");
+    }
+
+    #[test]
+    fn each_bad_value_names_its_setting() {
+        assert_eq!(
+            setting_of(&[("EXAMDESK_DATABASE_URL", "mysql://x")]),
+            "EXAMDESK_DATABASE_URL"
+        );
+        assert_eq!(
+            setting_of(&[("EXAMDESK_PUBLIC_URL", "not a url")]),
+            "EXAMDESK_PUBLIC_URL"
+        );
+        assert_eq!(
+            setting_of(&[("EXAMDESK_BIND", "localhost")]),
+            "EXAMDESK_BIND"
+        );
+        assert_eq!(
+            setting_of(&[("WECHAT_SIGN_TYPE", "SHA1")]),
+            "WECHAT_SIGN_TYPE"
+        );
+        assert_eq!(setting_of(&[("WECHAT_API_KEY", "short")]), "WECHAT_API_KEY");
+        assert_eq!(
+            setting_of(&[("WECHAT_CLIENT_CERT", "/nonexistent/apiclient_cert.pem")]),
+            "WECHAT_CLIENT_CERT"
+        );
+        assert_eq!(
+            setting_of(&[("EXAMDESK_ORDER_TTL_MINUTES", "x")]),
+            "EXAMDESK_ORDER_TTL_MINUTES"
+        );
+        assert_eq!(
+            setting_of(&[("EXAMDESK_SECRET", "too-short")]),
+            "EXAMDESK_SECRET"
+        );
+        assert_eq!(
+            setting_of(&[("EXAMDESK_TRUSTED_PROXY", "proxy")]),
+            "EXAMDESK_TRUSTED_PROXY"
+        );
+        assert_eq!(setting_of(&[("WECHAT_MCH_ID", "10000100")]), "WECHAT_APPID");
+    }
+
+    #[test]
+    fn merchant_settings_are_read_and_secrets_stay_hidden() {
+        let s = settings(&MERCHANT).unwrap();
+        let wechat = s.wechat.as_ref().unwrap();
+        assert_eq!(wechat.mch_id, "10000100");
+        assert_eq!(wechat.pay_base_url, DEFAULT_PAY_BASE_URL);
+        let debug = format!("{s:?}");
+        assert!(
+            !debug.contains("192006250b4c09247ec02edce69f6a2d"),
+            "{debug}"
+        );
+        assert!(!debug.contains("app-secret-value"), "{debug}");
+    }
+
+    #[test]
+    fn api_key_length_counts_characters() {
+        let mut pairs = MERCHANT.to_vec();
+        pairs[3] = ("WECHAT_API_KEY", "192006250b4c09247ec02edce69f6a2");
+        let err = settings(&pairs).unwrap_err();
+        assert_eq!(err.setting, "WECHAT_API_KEY");
+        assert!(err.problem.contains("31"), "{}", err.problem);
+        assert!(
+            !err.to_string().contains("192006250b4c"),
+            "the key never appears in an error"
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! Exams and their rooms.
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Db, is_unique_violation};
+use crate::domain::exam::NewExam;
+use crate::util::now;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Exam {
+    pub id: i64,
+    pub code: String,
+    pub title: String,
+    pub fee_fen: i64,
+    pub capacity: i64,
+    pub seats_taken: i64,
+    pub opens_at: i64,
+    pub closes_at: i64,
+    pub starts_at: i64,
+    pub venue: String,
+    pub status: String,
+}
+
+impl Exam {
+    pub fn remaining(&self) -> i64 {
+        (self.capacity - self.seats_taken).max(0)
+    }
+
+    pub fn is_open_at(&self, t: i64) -> bool {
+        self.status == "open" && self.opens_at <= t && t < self.closes_at
+    }
+}
+
+pub const COLUMNS: &str = "id, code, title, fee_fen, capacity, seats_taken, opens_at, closes_at, starts_at, venue, status";
+
+pub fn from_row(row: &AnyRow) -> Result<Exam, sqlx::Error> {
+    Ok(Exam {
+        id: row.try_get("id")?,
+        code: row.try_get("code")?,
+        title: row.try_get("title")?,
+        fee_fen: row.try_get("fee_fen")?,
+        capacity: row.try_get("capacity")?,
+        seats_taken: row.try_get("seats_taken")?,
+        opens_at: row.try_get("opens_at")?,
+        closes_at: row.try_get("closes_at")?,
+        starts_at: row.try_get("starts_at")?,
+        venue: row.try_get("venue")?,
+        status: row.try_get("status")?,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateExamError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("an exam with code {0} already exists")]
+    DuplicateCode(String),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Stores a validated exam with one room that seats everyone; rooms can be split later.
+pub async fn create(db: &Db, exam: &NewExam) -> Result<i64, CreateExamError> {
+    exam.validate().map_err(CreateExamError::Invalid)?;
+    let t = now();
+    let mut tx = db.write.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO exams (code, title, fee_fen, capacity, opens_at, closes_at, starts_at, venue, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+    )
+    .bind(&exam.code)
+    .bind(exam.title.trim())
+    .bind(exam.fee_fen)
+    .bind(exam.capacity)
+    .bind(exam.opens_at)
+    .bind(exam.closes_at)
+    .bind(exam.starts_at)
+    .bind(exam.venue.trim())
+    .bind(t)
+    .fetch_one(&mut *tx)
+    .await;
+    let id: i64 = match inserted {
+        Ok(row) => row.try_get("id")?,
+        Err(e) if is_unique_violation(&e) => {
+            return Err(CreateExamError::DuplicateCode(exam.code.clone()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    sqlx::query("INSERT INTO exam_rooms (exam_id, room_no, name, capacity) VALUES ($1, 1, $2, $3)")
+        .bind(id)
+        .bind("第1考场")
+        .bind(exam.capacity)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+pub async fn get(db: &Db, id: i64) -> Result<Option<Exam>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM exams WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&db.read)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose()
+}
+
+pub async fn find_by_code(db: &Db, code: &str) -> Result<Option<Exam>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM exams WHERE code = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(code)
+        .fetch_optional(&db.read)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose()
+}
+
+/// Exams candidates can see: open ones whose registration has not closed yet.
+pub async fn list_visible(db: &Db, at: i64) -> Result<Vec<Exam>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM exams WHERE status = 'open' AND closes_at > $1 ORDER BY opens_at, id"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(at)
+        .fetch_all(&db.read)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}

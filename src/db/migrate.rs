@@ -1,0 +1,69 @@
+//! Applies the embedded migrations of the connected dialect, each once, in order.
+
+use sqlx::{Executor, Row};
+
+use super::{Backend, Db, DbError};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "schema",
+    sqlite: include_str!("../../migrations/sqlite/0001_schema.sql"),
+    postgres: include_str!("../../migrations/postgres/0001_schema.sql"),
+}];
+
+/// Applies what is missing; returns how many migrations ran. Safe when several instances start at
+/// once on PostgreSQL: an advisory lock lets one apply while the others wait and then find it done.
+pub async fn migrate(db: &Db) -> Result<usize, DbError> {
+    let mut conn = db.write.acquire().await?;
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (\
+         version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    let mut applied = 0;
+    for migration in MIGRATIONS {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        if db.backend == Backend::Postgres {
+            tx.execute("SELECT pg_advisory_xact_lock(727001)").await?;
+        }
+        let done = sqlx::query("SELECT COUNT(*) AS n FROM schema_migrations WHERE version = $1")
+            .bind(migration.version)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<i64, _>("n")?;
+        if done > 0 {
+            tx.commit().await?;
+            continue;
+        }
+        let sql = match db.backend {
+            Backend::Sqlite => migration.sqlite,
+            Backend::Postgres => migration.postgres,
+        };
+        tx.execute(sqlx::raw_sql(sql)).await.map_err(|e| {
+            DbError::Migration(format!("{:04}_{}", migration.version, migration.name), e)
+        })?;
+        sqlx::query(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+        )
+        .bind(migration.version)
+        .bind(migration.name)
+        .bind(crate::util::now())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "migration applied"
+        );
+        applied += 1;
+    }
+    Ok(applied)
+}

@@ -1,0 +1,149 @@
+//! The database: a pool chosen by URL scheme, migrations, and one module per table family.
+//!
+//! One SQL text serves both backends through `sqlx::Any` (with `$1` placeholders): the schema differs
+//! per dialect (`migrations/sqlite`, `migrations/postgres`), the queries do not, and the same
+//! integration tests run on both. Times are stored as Unix seconds and flags as integers because
+//! `Any` decodes neither SQLite booleans nor date types.
+
+pub mod admins;
+pub mod exams;
+pub mod meta;
+mod migrate;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+
+pub use migrate::migrate;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Pools for reading and writing. On SQLite all writes go through one connection, so writers queue
+/// in the pool instead of failing with `SQLITE_BUSY`; on PostgreSQL both are the same pool.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub read: AnyPool,
+    pub write: AnyPool,
+    pub backend: Backend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("EXAMDESK_DATABASE_URL: cannot create the folder {0}: {1}")]
+    Folder(String, std::io::Error),
+    #[error("EXAMDESK_DATABASE_URL: cannot connect: {0}")]
+    Connect(sqlx::Error),
+    #[error("migration {0} failed: {1}")]
+    Migration(String, sqlx::Error),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+impl Db {
+    pub async fn connect(url: &str) -> Result<Self, DbError> {
+        install_default_drivers();
+        if url.starts_with("sqlite:") {
+            Self::connect_sqlite(url).await
+        } else {
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .map_err(DbError::Connect)?;
+            Ok(Self {
+                read: pool.clone(),
+                write: pool,
+                backend: Backend::Postgres,
+            })
+        }
+    }
+
+    async fn connect_sqlite(url: &str) -> Result<Self, DbError> {
+        let path = sqlite_path(url);
+        if let Some(parent) = Path::new(&path).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| DbError::Folder(parent.display().to_string(), e))?;
+        }
+        let url = if url.contains('?') {
+            url.to_string()
+        } else {
+            format!("{url}?mode=rwc")
+        };
+        let options = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // WAL lets readers work beside the writer; FULL makes every commit durable
+                        // before a payment is acknowledged.
+                        conn.execute(sqlx::raw_sql(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                        ))
+                        .await?;
+                        Ok(())
+                    })
+                })
+        };
+        let write = options(1).connect(&url).await.map_err(DbError::Connect)?;
+        let read = options(8).connect(&url).await.map_err(DbError::Connect)?;
+        Ok(Self {
+            read,
+            write,
+            backend: Backend::Sqlite,
+        })
+    }
+
+    /// `SELECT 1` through the pool: what `/healthz` asks.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+fn sqlite_path(url: &str) -> String {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    rest.split('?').next().unwrap_or_default().to_string()
+}
+
+/// True when a write failed because a UNIQUE constraint (or index) refused it.
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation()
+                || db.code().as_deref() == Some("2067")
+                || db.code().as_deref() == Some("1555")
+                || db.code().as_deref() == Some("23505")
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_path;
+
+    #[test]
+    fn sqlite_paths_are_read_from_urls() {
+        assert_eq!(sqlite_path("sqlite://data/examdesk.db"), "data/examdesk.db");
+        assert_eq!(sqlite_path("sqlite:///tmp/x.db?mode=rwc"), "/tmp/x.db");
+        assert_eq!(sqlite_path("sqlite:x.db"), "x.db");
+    }
+}

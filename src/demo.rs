@@ -1,0 +1,140 @@
+//! Start-up of `serve`: the real service, or demo mode with its demo exam, demo admin and the
+//! embedded WeChat simulator. Start-up lines say where everything is.
+
+use std::path::Path;
+
+use crate::app::{self, AppState};
+use crate::config::Settings;
+use crate::db::{admins, exams, meta};
+use crate::domain::exam::NewExam;
+
+pub const DEMO_EXAM_CODE: &str = "DEMO2026";
+const DEMO_ADMIN: &str = "admin";
+
+pub async fn serve(settings: Settings, force_demo: bool) -> Result<(), String> {
+    let demo = force_demo || settings.wechat.is_none();
+    let listener = app::bind(&settings).await?;
+    let state = app::prepare(settings, demo).await?;
+    let admin_line = if demo {
+        Some(ensure_demo(&state).await?)
+    } else {
+        None
+    };
+    print_banner(&state, admin_line.as_deref());
+    let router = app::build_app(state.clone());
+    app::serve(listener, router, app::shutdown_signal())
+        .await
+        .map_err(|e| format!("server stopped: {e}"))?;
+    state.db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+pub async fn run_simulator(_settings: Settings, _bind: std::net::SocketAddr) -> Result<(), String> {
+    Err("the WeChat simulator is not built into this version yet".into())
+}
+
+/// Creates the demo exam and admin once; later starts find them and change nothing.
+/// Returns the line that tells how to sign in as the demo admin.
+pub async fn ensure_demo(state: &AppState) -> Result<String, String> {
+    let db = &state.db;
+    let sql = |e: sqlx::Error| e.to_string();
+    if exams::find_by_code(db, DEMO_EXAM_CODE)
+        .await
+        .map_err(sql)?
+        .is_none()
+    {
+        let now = crate::util::now();
+        let exam = NewExam {
+            code: DEMO_EXAM_CODE.into(),
+            title: "2026年examdesk演示考试".into(),
+            fee_fen: 5000,
+            capacity: 200,
+            opens_at: now - 3600,
+            closes_at: now + 30 * 86_400,
+            starts_at: now + 31 * 86_400,
+            venue: "演示考点（北京市海淀区示例路1号）".into(),
+        };
+        match exams::create(db, &exam).await {
+            Ok(id) => tracing::info!(exam_id = id, "demo exam created"),
+            Err(exams::CreateExamError::DuplicateCode(_)) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let password_file = state.settings.data_dir.join("demo-admin-password");
+    match admins::find_by_username(db, DEMO_ADMIN)
+        .await
+        .map_err(sql)?
+    {
+        None => {
+            let password = crate::util::random_hex(8);
+            admins::create(db, DEMO_ADMIN, &password, admins::Role::Admin)
+                .await
+                .map_err(|e| e.to_string())?;
+            save_password(&password_file, &password)?;
+            meta::insert_if_absent(db, "demo_admin_created", &crate::util::now().to_string())
+                .await
+                .map_err(sql)?;
+            Ok(format!(
+                "user {DEMO_ADMIN}, password {password} (new; also kept in {})",
+                password_file.display()
+            ))
+        }
+        Some(admin) => {
+            let known = std::fs::read_to_string(&password_file).ok();
+            match known {
+                Some(password) if admin.verify_password(password.trim()).await => Ok(format!(
+                    "user {DEMO_ADMIN}, password {} (unchanged since the first demo start)",
+                    password.trim()
+                )),
+                _ => Ok(format!(
+                    "user {DEMO_ADMIN}, password unchanged (set before; not the one in {})",
+                    password_file.display()
+                )),
+            }
+        }
+    }
+}
+
+fn save_password(path: &Path, password: &str) -> Result<(), String> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("EXAMDESK_DATA_DIR: {e}"))?;
+    }
+    std::fs::write(path, password)
+        .map_err(|e| format!("EXAMDESK_DATA_DIR: cannot write {}: {e}", path.display()))
+}
+
+fn print_banner(state: &AppState, admin_line: Option<&str>) {
+    let s = &state.settings;
+    let url = &s.public_url;
+    let mode = if state.demo {
+        "demo mode: WeChat simulator embedded, nothing is charged"
+    } else {
+        "production mode"
+    };
+    println!("examdesk {} — {mode}", env!("CARGO_PKG_VERSION"));
+    println!("  listening      {}", s.bind);
+    println!("  candidate API  {url}/api/v1/exams");
+    println!("  admin panel    {url}/admin/login");
+    if let Some(line) = admin_line {
+        println!("  demo admin     {line}");
+    }
+    if state.demo {
+        println!("  WeChat sim     {url}/_sim/");
+    }
+    println!("  health         {url}/healthz");
+    println!("  database       {}", redact_url(&s.database_url));
+    println!("  data folder    {}", s.data_dir.display());
+    println!("Stop with Ctrl-C.");
+}
+
+/// A database URL with its password replaced, for start-up lines.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,91 @@
+//! What makes an exam valid before it is stored.
+
+#[derive(Debug, Clone)]
+pub struct NewExam {
+    pub code: String,
+    pub title: String,
+    pub fee_fen: i64,
+    pub capacity: i64,
+    pub opens_at: i64,
+    pub closes_at: i64,
+    pub starts_at: i64,
+    pub venue: String,
+}
+
+impl NewExam {
+    /// Checks every rule and names the first field that breaks one.
+    pub fn validate(&self) -> Result<(), String> {
+        let code_ok = (2..=16).contains(&self.code.len())
+            && self.code.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !code_ok {
+            return Err(format!(
+                "--code: 2 to 16 letters or digits, got {:?} (it starts every ticket number)",
+                self.code
+            ));
+        }
+        if self.title.trim().is_empty() || self.title.chars().count() > 100 {
+            return Err("--title: must be 1 to 100 characters".into());
+        }
+        if self.fee_fen <= 0 {
+            return Err(format!(
+                "--fee-fen: must be more than 0 fen, got {}",
+                self.fee_fen
+            ));
+        }
+        if self.capacity <= 0 {
+            return Err(format!(
+                "--capacity: must be more than 0, got {}",
+                self.capacity
+            ));
+        }
+        if self.opens_at >= self.closes_at {
+            return Err("--opens must be before --closes".into());
+        }
+        if self.closes_at > self.starts_at {
+            return Err(
+                "--closes must not be after --starts (registration ends before the exam)".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exam() -> NewExam {
+        NewExam {
+            code: "CET2026".into(),
+            title: "2026年英语考试".into(),
+            fee_fen: 5000,
+            capacity: 100,
+            opens_at: 100,
+            closes_at: 200,
+            starts_at: 300,
+            venue: String::new(),
+        }
+    }
+
+    #[test]
+    fn rules() {
+        assert!(exam().validate().is_ok());
+        let cases: [(fn(&mut NewExam), &str); 6] = [
+            (|e| e.fee_fen = 0, "--fee-fen"),
+            (|e| e.capacity = -1, "--capacity"),
+            (|e| e.opens_at = 200, "--opens"),
+            (|e| e.starts_at = 150, "--closes"),
+            (|e| e.code = "A B".into(), "--code"),
+            (|e| e.title = " ".into(), "--title"),
+        ];
+        for (break_it, field) in cases {
+            let mut e = exam();
+            break_it(&mut e);
+            let err = e.validate().unwrap_err();
+            assert!(err.contains(field), "{err}");
+        }
+        let mut same_day = exam();
+        same_day.closes_at = same_day.starts_at;
+        assert!(same_day.validate().is_ok(), "closes = starts is allowed");
+    }
+}
