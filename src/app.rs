@@ -78,6 +78,7 @@ pub async fn bind(settings: &Settings) -> Result<TcpListener, String> {
 
 /// Connects and migrates the database and builds the state.
 pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, String> {
+    crate::install_crypto_provider();
     let secret = settings.resolve_secret().map_err(|e| e.to_string())?;
     let db = Db::connect(&settings.database_url)
         .await

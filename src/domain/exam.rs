@@ -70,7 +70,8 @@ mod tests {
     #[test]
     fn rules() {
         assert!(exam().validate().is_ok());
-        let cases: [(fn(&mut NewExam), &str); 6] = [
+        type Breaker = fn(&mut NewExam);
+        let cases: [(Breaker, &str); 6] = [
             (|e| e.fee_fen = 0, "--fee-fen"),
             (|e| e.capacity = -1, "--capacity"),
             (|e| e.opens_at = 200, "--opens"),

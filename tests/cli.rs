@@ -1,0 +1,323 @@
+//! The `examdesk` binary as an operator runs it: each command's success and errors, settings
+//! errors that name their setting, and a clean stop on SIGTERM.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use common::TestDb;
+
+fn examdesk(db: &TestDb, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_examdesk"));
+    cmd.args(args)
+        .current_dir(db.dir.path())
+        .env_clear()
+        .env("EXAMDESK_DATABASE_URL", &db.url)
+        .env("EXAMDESK_DATA_DIR", db.dir.path().join("data"))
+        .env("EXAMDESK_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("examdesk starts");
+    if let (Some(mut pipe), Some(text)) = (child.stdin.take(), stdin) {
+        pipe.write_all(text.as_bytes()).unwrap();
+    }
+    child.wait_with_output().expect("examdesk ends")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A failure is exactly one line on stderr, naming what is wrong.
+fn assert_fails_naming(out: &Output, needle: &str) {
+    assert!(
+        !out.status.success(),
+        "expected failure, got success: {}",
+        stdout(out)
+    );
+    let err = stderr(out);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line on stderr, got: {err}");
+    assert!(
+        lines[0].contains(needle),
+        "expected {needle:?} in {:?}",
+        lines[0]
+    );
+}
+
+const EXAM: [&str; 16] = [
+    "exam",
+    "create",
+    "--code",
+    "CET2026",
+    "--title",
+    "2026年英语等级考试",
+    "--fee-fen",
+    "5000",
+    "--capacity",
+    "300",
+    "--opens",
+    "2026-01-01T00:00:00+08:00",
+    "--closes",
+    "2026-12-01T00:00:00+08:00",
+    "--starts",
+    "2026-12-20T09:00:00+08:00",
+];
+
+fn exam_with(replace: &str, value: &str) -> Vec<String> {
+    let mut args: Vec<String> = EXAM.iter().map(|s| s.to_string()).collect();
+    let pos = args.iter().position(|a| a == replace).expect("flag exists");
+    args[pos + 1] = value.to_string();
+    args
+}
+
+fn run_args(db: &TestDb, args: &[String]) -> Output {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    examdesk(db, &refs, &[], None)
+}
+
+#[tokio::test]
+async fn exam_create_prints_the_id_and_refuses_bad_values() {
+    let db = TestDb::new().await;
+    let out = examdesk(&db, &EXAM, &[], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id: i64 = stdout(&out)
+        .trim()
+        .parse()
+        .expect("prints the new exam's id");
+    assert!(id > 0);
+
+    assert_fails_naming(&examdesk(&db, &EXAM, &[], None), "already exists");
+    assert_fails_naming(&run_args(&db, &exam_with("--fee-fen", "0")), "--fee-fen");
+    assert_fails_naming(&run_args(&db, &exam_with("--capacity", "0")), "--capacity");
+    assert_fails_naming(
+        &run_args(&db, &exam_with("--opens", "2026-12-02T00:00:00+08:00")),
+        "--opens",
+    );
+    assert_fails_naming(
+        &run_args(&db, &exam_with("--starts", "2026-11-01T00:00:00+08:00")),
+        "--closes",
+    );
+    assert_fails_naming(&run_args(&db, &exam_with("--opens", "tomorrow")), "--opens");
+}
+
+#[tokio::test]
+async fn admin_create_takes_the_password_from_env_or_stdin() {
+    let db = TestDb::new().await;
+    let out = examdesk(
+        &db,
+        &["admin", "create", "--username", "alice"],
+        &[("EXAMDESK_ADMIN_PASSWORD", "correct horse battery")],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("alice"));
+
+    let out = examdesk(
+        &db,
+        &["admin", "create", "--username", "bob", "--role", "finance"],
+        &[],
+        Some("another long password\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("finance"));
+
+    assert_fails_naming(
+        &examdesk(
+            &db,
+            &["admin", "create", "--username", "alice"],
+            &[("EXAMDESK_ADMIN_PASSWORD", "correct horse battery")],
+            None,
+        ),
+        "already exists",
+    );
+    assert_fails_naming(
+        &examdesk(
+            &db,
+            &["admin", "create", "--username", "carol"],
+            &[],
+            Some("short\n"),
+        ),
+        "at least 10",
+    );
+    assert_fails_naming(
+        &examdesk(
+            &db,
+            &["admin", "create", "--username", "dave"],
+            &[],
+            Some(""),
+        ),
+        "no password",
+    );
+    assert_fails_naming(
+        &examdesk(
+            &db,
+            &["admin", "create", "--username", "a b"],
+            &[("EXAMDESK_ADMIN_PASSWORD", "correct horse battery")],
+            None,
+        ),
+        "--username",
+    );
+    let out = examdesk(
+        &db,
+        &["admin", "create", "--username", "eve", "--role", "root"],
+        &[],
+        Some("long enough password\n"),
+    );
+    assert!(!out.status.success(), "an unknown role is refused");
+}
+
+#[tokio::test]
+async fn bad_settings_stop_start_up_with_one_line_naming_the_setting() {
+    let db = TestDb::new().await;
+    let cases: [(&str, &str, &str); 6] = [
+        (
+            "EXAMDESK_DATABASE_URL",
+            "mysql://localhost/x",
+            "EXAMDESK_DATABASE_URL",
+        ),
+        ("EXAMDESK_PUBLIC_URL", "exam desk", "EXAMDESK_PUBLIC_URL"),
+        ("WECHAT_API_KEY", "only-20-characters!!", "WECHAT_API_KEY"),
+        ("WECHAT_SIGN_TYPE", "SHA1", "WECHAT_SIGN_TYPE"),
+        (
+            "WECHAT_CLIENT_CERT",
+            "/nonexistent/apiclient_cert.pem",
+            "WECHAT_CLIENT_CERT",
+        ),
+        ("EXAMDESK_BIND", "not-an-address", "EXAMDESK_BIND"),
+    ];
+    for (key, value, named) in cases {
+        let out = examdesk(&db, &["serve"], &[(key, value)], None);
+        assert_fails_naming(&out, named);
+    }
+    // The API key never appears in the error about it.
+    let out = examdesk(
+        &db,
+        &["serve"],
+        &[("WECHAT_API_KEY", "only-20-characters!!")],
+        None,
+    );
+    assert!(!stderr(&out).contains("only-20-characters"));
+}
+
+#[tokio::test]
+async fn a_bind_address_in_use_is_named() {
+    let db = TestDb::new().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = examdesk(&db, &["serve"], &[("EXAMDESK_BIND", &addr)], None);
+    assert_fails_naming(&out, "EXAMDESK_BIND");
+    assert!(stderr(&out).contains("already in use"));
+}
+
+#[tokio::test]
+async fn migrate_applies_and_reports() {
+    let db = TestDb::new().await;
+    let out = examdesk(&db, &["migrate"], &[], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("up to date"));
+    let again = examdesk(&db, &["migrate"], &[], None);
+    assert!(again.status.success(), "migrating twice is harmless");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn demo_serve_prints_where_things_are_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let db = TestDb::new().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_examdesk"))
+            .current_dir(db.dir.path())
+            .env_clear()
+            .env("EXAMDESK_DATABASE_URL", &db.url)
+            .env("EXAMDESK_DATA_DIR", db.dir.path().join("data"))
+            .env("EXAMDESK_BIND", &bind)
+            .env("EXAMDESK_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut banners = Vec::new();
+    for _ in 0..2 {
+        let mut child = start();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut banner = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.starts_with("Stop with") {
+                break;
+            }
+        }
+        let health = reqwest::get(format!("http://{bind}/healthz"))
+            .await
+            .unwrap();
+        assert_eq!(health.text().await.unwrap(), "ok");
+        send_signal(child.id(), 15);
+        let status = child.wait().unwrap();
+        assert!(
+            status.success(),
+            "SIGTERM ends the server cleanly, got {status}"
+        );
+        banners.push(banner);
+    }
+    assert!(banners[0].contains("demo mode"), "{}", banners[0]);
+    assert!(banners[0].contains(&format!("http://{bind}/admin/login")));
+    let password = |b: &str| -> String {
+        let line = b
+            .lines()
+            .find(|l| l.contains("demo admin"))
+            .expect("admin line")
+            .to_string();
+        line.split("password ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        password(&banners[0]),
+        password(&banners[1]),
+        "a second start keeps the password"
+    );
+    assert!(banners[1].contains("unchanged"));
+    let pool = examdesk::db::Db::connect(&db.url).await.unwrap();
+    let n: i64 = sqlx::Row::try_get(
+        &sqlx::query("SELECT COUNT(*) AS n FROM exams")
+            .fetch_one(&pool.read)
+            .await
+            .unwrap(),
+        "n",
+    )
+    .unwrap();
+    assert_eq!(n, 1, "the demo exam is created once");
+}
+
+#[cfg(unix)]
+fn send_signal(pid: u32, signal: i32) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}

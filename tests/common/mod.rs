@@ -1,0 +1,173 @@
+//! The test harness: every test starts the real app on a random port with a fresh database and
+//! talks to it over HTTP. With `EXAMDESK_TEST_DATABASE_URL=postgres://…` each test gets a database
+//! of its own on that server; otherwise a SQLite file in a temporary folder.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use examdesk::AppState;
+use examdesk::config::{Settings, Source};
+use tokio::sync::oneshot;
+
+pub const PG_ENV: &str = "EXAMDESK_TEST_DATABASE_URL";
+
+/// A fresh, empty database for one test; a PostgreSQL one is dropped when the test ends.
+pub struct TestDb {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pg: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        examdesk::install_crypto_provider();
+        let dir = tempfile::tempdir().expect("temp dir");
+        match std::env::var(PG_ENV).ok().filter(|u| !u.is_empty()) {
+            Some(server) => {
+                let name = format!("examdesk_t_{}", examdesk::util::random_hex(6));
+                let mut admin = sqlx_pg_admin(&server).await;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create test database");
+                let url = replace_db_name(&server, &name);
+                Self {
+                    url,
+                    dir,
+                    pg: Some((server, name)),
+                }
+            }
+            None => {
+                let url = format!("sqlite://{}/examdesk.db", dir.path().display());
+                Self { url, dir, pg: None }
+            }
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((server, name)) = self.pg.take() {
+            // Dropping runs outside the test's runtime, which may already be shutting down.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(rt) = rt {
+                    rt.block_on(async {
+                        let mut admin = sqlx_pg_admin(&server).await;
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .execute(&mut admin)
+                        .await;
+                    });
+                }
+            })
+            .join();
+        }
+    }
+}
+
+async fn sqlx_pg_admin(url: &str) -> sqlx::AnyConnection {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    sqlx::AnyConnection::connect(url)
+        .await
+        .expect("connect to the PostgreSQL test server")
+}
+
+fn replace_db_name(url: &str, name: &str) -> String {
+    let mut parsed = url::Url::parse(url).expect("EXAMDESK_TEST_DATABASE_URL is a URL");
+    parsed.set_path(&format!("/{name}"));
+    parsed.to_string()
+}
+
+/// Prints why a PostgreSQL-only test did nothing; returns true when it should stop.
+pub fn skip_without_postgres(test: &str) -> bool {
+    if std::env::var(PG_ENV).map(|v| v.is_empty()).unwrap_or(true) {
+        eprintln!("skipped {test}: set {PG_ENV}=postgres://… to run it");
+        return true;
+    }
+    false
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts the app with extra settings, as the environment would give them.
+    pub async fn spawn_with(extra: &[(&str, &str)]) -> Self {
+        let db = TestDb::new().await;
+        Self::spawn_on(db, extra, examdesk::build_app).await
+    }
+
+    /// Starts the app on `db`, letting the test wrap the router (e.g. to add a slow route).
+    pub async fn spawn_on(
+        db: TestDb,
+        extra: &[(&str, &str)],
+        make_router: impl FnOnce(AppState) -> axum::Router,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let url = format!("http://{addr}");
+        let data_dir = db.dir.path().join("data");
+        let mut pairs: Vec<(String, String)> = vec![
+            ("EXAMDESK_BIND".into(), addr.to_string()),
+            ("EXAMDESK_PUBLIC_URL".into(), url.clone()),
+            ("EXAMDESK_DATABASE_URL".into(), db.url.clone()),
+            ("EXAMDESK_DATA_DIR".into(), data_dir.display().to_string()),
+        ];
+        pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let settings = Settings::from_source(&Source::from_pairs(pairs)).expect("test settings");
+        let state = examdesk::app::prepare(settings, true)
+            .await
+            .expect("app prepares");
+        let router = make_router(state.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(examdesk::app::serve(listener, router, async move {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            url,
+            state,
+            http: reqwest::Client::new(),
+            db,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// Asks the server to stop and waits until it has, as SIGTERM would.
+    pub async fn stop(&mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.server.take() {
+            Some(handle) => handle.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The foundation: health, migrations on both databases, the uniqueness rules the database itself
+//! enforces, and graceful shutdown.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::routing::get;
+use common::{TestApp, TestDb};
+use examdesk::db::{self, Db};
+use sqlx::Row;
+
+#[tokio::test]
+async fn healthz_answers_ok_when_the_database_answers() {
+    let app = TestApp::spawn().await;
+    let res = app.http.get(app.at("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().contains_key("x-request-id"));
+    assert_eq!(res.text().await.unwrap(), "ok");
+
+    app.state.db.close().await;
+    let res = app.http.get(app.at("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 503, "a closed database must not look healthy");
+}
+
+#[tokio::test]
+async fn migrations_create_every_table_once() {
+    let test_db = TestDb::new().await;
+    let db = Db::connect(&test_db.url).await.unwrap();
+    assert_eq!(db::migrate(&db).await.unwrap(), 1);
+    assert_eq!(
+        db::migrate(&db).await.unwrap(),
+        0,
+        "a second run applies nothing"
+    );
+    for table in [
+        "exams",
+        "exam_rooms",
+        "candidates",
+        "candidate_sessions",
+        "registrations",
+        "photos",
+        "orders",
+        "refunds",
+        "admins",
+        "admin_sessions",
+        "audit_log",
+        "wechat_callbacks",
+        "meta",
+    ] {
+        let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM {table}"
+        )))
+        .fetch_one(&db.read)
+        .await
+        .unwrap_or_else(|e| panic!("table {table}: {e}"))
+        .try_get("n")
+        .unwrap();
+        assert_eq!(n, 0, "{table} starts empty");
+    }
+    db.close().await;
+}
+
+async fn exec(db: &Db, sql: &str) -> Result<u64, sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&db.write)
+        .await
+        .map(|r| r.rows_affected())
+}
+
+fn assert_unique_violation(result: Result<u64, sqlx::Error>, what: &str) {
+    match result {
+        Err(e) => assert!(
+            db::is_unique_violation(&e),
+            "{what}: expected a unique violation, got {e}"
+        ),
+        Ok(_) => panic!("{what}: the database accepted a duplicate"),
+    }
+}
+
+async fn seed(db: &Db) {
+    exec(
+        db,
+        "INSERT INTO exams (id, code, title, fee_fen, capacity, opens_at, closes_at, starts_at, \
+              created_at, updated_at) VALUES (1, 'E1', 't', 5000, 10, 1, 2, 3, 0, 0)",
+    )
+    .await
+    .unwrap();
+    exec(db, "INSERT INTO candidates (id, openid, created_at, last_login_at) VALUES (1, 'o1', 0, 0), (2, 'o2', 0, 0)")
+        .await
+        .unwrap();
+}
+
+fn registration(id: i64, candidate: i64, id_number: &str, status: &str) -> String {
+    format!(
+        "INSERT INTO registrations (id, exam_id, candidate_id, name, id_number, phone, status, created_at, updated_at) \
+         VALUES ({id}, 1, {candidate}, '张三', '{id_number}', '13800138000', '{status}', 0, 0)"
+    )
+}
+
+#[tokio::test]
+async fn one_live_registration_per_candidate_and_per_id_number() {
+    let app = TestApp::spawn().await;
+    let db = &app.state.db;
+    seed(db).await;
+    exec(
+        db,
+        &registration(1, 1, "11010519491231002X", "pending_payment"),
+    )
+    .await
+    .unwrap();
+    assert_unique_violation(
+        exec(
+            db,
+            &registration(2, 1, "440524188001010014", "pending_payment"),
+        )
+        .await,
+        "second live registration of one candidate",
+    );
+    assert_unique_violation(
+        exec(
+            db,
+            &registration(3, 2, "11010519491231002X", "pending_payment"),
+        )
+        .await,
+        "second live registration of one ID number",
+    );
+    exec(
+        db,
+        "UPDATE registrations SET status = 'cancelled' WHERE id = 1",
+    )
+    .await
+    .unwrap();
+    exec(
+        db,
+        &registration(4, 1, "11010519491231002X", "pending_payment"),
+    )
+    .await
+    .expect("after a cancellation the candidate may register again");
+}
+
+#[tokio::test]
+async fn trade_refund_and_identity_numbers_are_unique() {
+    let app = TestApp::spawn().await;
+    let db = &app.state.db;
+    seed(db).await;
+    assert_unique_violation(
+        exec(
+            db,
+            "INSERT INTO candidates (openid, created_at, last_login_at) VALUES ('o1', 0, 0)",
+        )
+        .await,
+        "openid",
+    );
+    exec(db, &registration(1, 1, "11010519491231002X", "paid"))
+        .await
+        .unwrap();
+    exec(db, &registration(2, 2, "440524188001010014", "paid"))
+        .await
+        .unwrap();
+    let order = |id: i64, reg: i64, no: &str, status: &str, tx: &str| {
+        format!(
+            "INSERT INTO orders (id, registration_id, out_trade_no, total_fee, sign_type, status, transaction_id, \
+             created_at, updated_at) VALUES ({id}, {reg}, '{no}', 5000, 'MD5', '{status}', {tx}, 0, 0)"
+        )
+    };
+    exec(db, &order(1, 1, "T1", "paid", "'4200001'"))
+        .await
+        .unwrap();
+    assert_unique_violation(
+        exec(db, &order(2, 2, "T1", "created", "NULL")).await,
+        "out_trade_no",
+    );
+    assert_unique_violation(
+        exec(db, &order(3, 2, "T3", "paid", "'4200001'")).await,
+        "transaction_id",
+    );
+    exec(db, &order(4, 2, "T4", "created", "NULL"))
+        .await
+        .unwrap();
+    assert_unique_violation(
+        exec(db, &order(5, 2, "T5", "prepaid", "NULL")).await,
+        "a second open order for one registration",
+    );
+    let refund = |id: i64, no: &str| {
+        format!(
+            "INSERT INTO refunds (id, order_id, out_refund_no, refund_fee, reason, status, created_at, updated_at) \
+             VALUES ({id}, 1, '{no}', 100, 'r', 'requested', 0, 0)"
+        )
+    };
+    exec(db, &refund(1, "R1")).await.unwrap();
+    assert_unique_violation(exec(db, &refund(2, "R1")).await, "out_refund_no");
+}
+
+#[tokio::test]
+async fn money_and_time_rules_hold_in_the_schema() {
+    let app = TestApp::spawn().await;
+    let db = &app.state.db;
+    let bad_fee = exec(
+        db,
+        "INSERT INTO exams (code, title, fee_fen, capacity, opens_at, closes_at, starts_at, \
+                            created_at, updated_at) VALUES ('E2', 't', 0, 10, 1, 2, 3, 0, 0)",
+    )
+    .await;
+    assert!(bad_fee.is_err(), "a free exam is refused by the schema");
+    let bad_window = exec(
+        db,
+        "INSERT INTO exams (code, title, fee_fen, capacity, opens_at, closes_at, starts_at, \
+                               created_at, updated_at) VALUES ('E3', 't', 10, 10, 5, 2, 3, 0, 0)",
+    )
+    .await;
+    assert!(
+        bad_window.is_err(),
+        "opens after closes is refused by the schema"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_lets_requests_in_flight_finish() {
+    let db = TestDb::new().await;
+    let mut app = TestApp::spawn_on(db, &[], |state| {
+        examdesk::build_app(state).route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                "finished"
+            }),
+        )
+    })
+    .await;
+    let http = app.http.clone();
+    let slow_url = app.at("/slow");
+    let slow = tokio::spawn(async move { http.get(slow_url).send().await?.text().await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let started = std::time::Instant::now();
+    app.stop().await.expect("server stops cleanly");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "shutdown waited for the slow request"
+    );
+    assert_eq!(
+        slow.await
+            .unwrap()
+            .expect("the slow request got its answer"),
+        "finished"
+    );
+    let after = reqwest::Client::new().get(app.at("/healthz")).send().await;
+    assert!(
+        after.is_err(),
+        "no new connections are accepted after shutdown"
+    );
+}
