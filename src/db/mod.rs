@@ -6,6 +6,8 @@
 //! `Any` decodes neither SQLite booleans nor date types.
 
 pub mod admins;
+pub mod candidates;
+pub mod registrations;
 pub mod exams;
 pub mod meta;
 mod migrate;

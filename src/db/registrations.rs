@@ -1,0 +1,212 @@
+//! Registrations: the atomic seat hold, reads scoped to their owner, and cancellation.
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Db, is_unique_violation};
+
+pub const LIVE: [&str; 3] = ["pending_payment", "paid", "refunding"];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Registration {
+    pub id: i64,
+    pub exam_id: i64,
+    #[serde(skip)]
+    pub candidate_id: i64,
+    pub name: String,
+    pub id_number: String,
+    pub phone: String,
+    pub status: String,
+    pub ticket_no: Option<String>,
+    pub room: Option<String>,
+    pub seat_no: Option<i64>,
+    #[serde(skip)]
+    pub needs_refund: bool,
+    #[serde(skip)]
+    pub flags: String,
+    #[serde(skip)]
+    pub hold_expires_at: Option<i64>,
+    #[serde(skip)]
+    pub created_at: i64,
+    #[serde(skip)]
+    pub paid_at: Option<i64>,
+    #[serde(skip)]
+    pub ticket_version: i64,
+}
+
+pub const SELECT: &str = "SELECT r.id, r.exam_id, r.candidate_id, r.name, r.id_number, r.phone, r.status, \
+     r.ticket_no, rm.name AS room, r.seat_no, r.needs_refund, r.flags, r.hold_expires_at, r.created_at, \
+     r.paid_at, r.ticket_version FROM registrations r LEFT JOIN exam_rooms rm ON rm.id = r.room_id";
+
+pub fn from_row(row: &AnyRow) -> Result<Registration, sqlx::Error> {
+    Ok(Registration {
+        id: row.try_get("id")?,
+        exam_id: row.try_get("exam_id")?,
+        candidate_id: row.try_get("candidate_id")?,
+        name: row.try_get("name")?,
+        id_number: row.try_get("id_number")?,
+        phone: row.try_get("phone")?,
+        status: row.try_get("status")?,
+        ticket_no: row.try_get("ticket_no")?,
+        room: row.try_get("room")?,
+        seat_no: row.try_get("seat_no")?,
+        needs_refund: row.try_get::<i64, _>("needs_refund")? != 0,
+        flags: row.try_get("flags")?,
+        hold_expires_at: row.try_get("hold_expires_at")?,
+        created_at: row.try_get("created_at")?,
+        paid_at: row.try_get("paid_at")?,
+        ticket_version: row.try_get("ticket_version")?,
+    })
+}
+
+pub struct NewRegistration<'a> {
+    pub exam_id: i64,
+    pub candidate_id: i64,
+    pub name: &'a str,
+    pub id_number: &'a str,
+    pub phone: &'a str,
+    pub hold_expires_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HoldError {
+    #[error("sold out or registration not open")]
+    NoSeat,
+    #[error("this candidate already has a live registration for the exam")]
+    CandidateTaken,
+    #[error("this ID number already has a live registration for the exam")]
+    IdNumberTaken,
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Holds a seat and creates the registration in one transaction. The seat counter is taken by one
+/// conditional UPDATE, so under any concurrency held and paid seats never exceed capacity; a
+/// duplicate registration rolls the hold back.
+pub async fn hold_seat(db: &Db, new: &NewRegistration<'_>, at: i64) -> Result<i64, HoldError> {
+    let mut tx = db.write.begin().await?;
+    let held = sqlx::query(
+        "UPDATE exams SET seats_taken = seats_taken + 1, updated_at = $2 \
+         WHERE id = $1 AND status = 'open' AND opens_at <= $2 AND closes_at > $2 AND seats_taken < capacity",
+    )
+    .bind(new.exam_id)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    if held.rows_affected() != 1 {
+        tx.rollback().await?;
+        return Err(HoldError::NoSeat);
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO registrations (exam_id, candidate_id, name, id_number, phone, status, hold_expires_at, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending_payment', $6, $7, $7) RETURNING id",
+    )
+    .bind(new.exam_id)
+    .bind(new.candidate_id)
+    .bind(new.name)
+    .bind(new.id_number)
+    .bind(new.phone)
+    .bind(new.hold_expires_at)
+    .bind(at)
+    .fetch_one(&mut *tx)
+    .await;
+    match inserted {
+        Ok(row) => {
+            let id = row.try_get("id")?;
+            tx.commit().await?;
+            Ok(id)
+        }
+        Err(e) if is_unique_violation(&e) => {
+            tx.rollback().await?;
+            Err(which_duplicate(db, new).await?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn which_duplicate(db: &Db, new: &NewRegistration<'_>) -> Result<HoldError, sqlx::Error> {
+    let same_candidate = sqlx::query(
+        "SELECT COUNT(*) AS n FROM registrations WHERE exam_id = $1 AND candidate_id = $2 \
+         AND status IN ('pending_payment', 'paid', 'refunding')",
+    )
+    .bind(new.exam_id)
+    .bind(new.candidate_id)
+    .fetch_one(&db.write)
+    .await?
+    .try_get::<i64, _>("n")?;
+    Ok(if same_candidate > 0 {
+        HoldError::CandidateTaken
+    } else {
+        HoldError::IdNumberTaken
+    })
+}
+
+/// One registration, only if it belongs to `candidate_id`: another candidate's id reads as absent.
+pub async fn get_owned(db: &Db, id: i64, candidate_id: i64) -> Result<Option<Registration>, sqlx::Error> {
+    let sql = format!("{SELECT} WHERE r.id = $1 AND r.candidate_id = $2");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .bind(candidate_id)
+        .fetch_optional(&db.read)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose()
+}
+
+pub async fn get(db: &Db, id: i64) -> Result<Option<Registration>, sqlx::Error> {
+    let sql = format!("{SELECT} WHERE r.id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&db.read)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose()
+}
+
+pub async fn list_owned(db: &Db, candidate_id: i64) -> Result<Vec<Registration>, sqlx::Error> {
+    let sql = format!("{SELECT} WHERE r.candidate_id = $1 ORDER BY r.id DESC");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(candidate_id)
+        .fetch_all(&db.read)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+/// Ends an unpaid registration (`cancelled` or `expired`), closes its open order and frees its seat,
+/// all in one transaction. Returns false when it was no longer unpaid (paid meanwhile, or ended).
+pub async fn release_unpaid(db: &Db, id: i64, new_status: &str, at: i64) -> Result<bool, sqlx::Error> {
+    let mut tx = db.write.begin().await?;
+    let ended = sqlx::query(
+        "UPDATE registrations SET status = $2, updated_at = $3 WHERE id = $1 AND status = 'pending_payment'",
+    )
+    .bind(id)
+    .bind(new_status)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    if ended.rows_affected() != 1 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE exams SET seats_taken = seats_taken - 1, updated_at = $2 \
+         WHERE id = (SELECT exam_id FROM registrations WHERE id = $1)",
+    )
+    .bind(id)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE orders SET status = 'closed', closed_at = $2, updated_at = $2 \
+         WHERE registration_id = $1 AND status IN ('created', 'prepaid')",
+    )
+    .bind(id)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}

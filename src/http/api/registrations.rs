@@ -1,0 +1,160 @@
+//! Registering for an exam, reading one's own registrations, and cancelling an unpaid one.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::db::registrations::{self, HoldError, NewRegistration, Registration};
+use crate::db::exams;
+use crate::domain::candidate::{MobileNumber, PersonName};
+use crate::domain::id_number::IdNumber;
+use crate::error::{ApiResult, AppError};
+use crate::http::extract::{ApiJson, CandidateAuth};
+use crate::util::{now, to_rfc3339};
+
+#[derive(Deserialize)]
+pub struct RegisterRequest {
+    exam_id: i64,
+    name: String,
+    id_number: String,
+    phone: String,
+}
+
+#[derive(Serialize)]
+pub struct RegistrationView {
+    id: i64,
+    exam_id: i64,
+    status: String,
+    name: String,
+    id_number: String,
+    phone: String,
+    ticket_no: Option<String>,
+    room: Option<String>,
+    seat_no: Option<i64>,
+    created_at: String,
+    hold_expires_at: Option<String>,
+    paid_at: Option<String>,
+    /// Paid after the hold had ended and no seat was left: the money goes back.
+    refund_pending: bool,
+}
+
+impl From<Registration> for RegistrationView {
+    fn from(r: Registration) -> Self {
+        let masked = IdNumber::parse(&r.id_number)
+            .map(|id| id.masked())
+            .unwrap_or_default();
+        Self {
+            id: r.id,
+            exam_id: r.exam_id,
+            hold_expires_at: (r.status == "pending_payment")
+                .then(|| r.hold_expires_at.map(to_rfc3339))
+                .flatten(),
+            status: r.status,
+            name: r.name,
+            id_number: masked,
+            phone: r.phone,
+            ticket_no: r.ticket_no,
+            room: r.room,
+            seat_no: r.seat_no,
+            created_at: to_rfc3339(r.created_at),
+            paid_at: r.paid_at.map(to_rfc3339),
+            refund_pending: r.needs_refund,
+        }
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    CandidateAuth(candidate_id): CandidateAuth,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> ApiResult<(StatusCode, Json<RegistrationView>)> {
+    let name = PersonName::parse(&req.name).map_err(|m| AppError::invalid_field("name", m))?;
+    let id_number =
+        IdNumber::parse(&req.id_number).map_err(|e| AppError::invalid_field("id_number", e.to_string()))?;
+    let phone = MobileNumber::parse(&req.phone).map_err(|m| AppError::invalid_field("phone", m))?;
+    let at = now();
+    let exam = exams::get(&state.db, req.exam_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("考试不存在"))?;
+    if exam.status != "open" || at >= exam.closes_at {
+        return Err(AppError::conflict("registration_closed", "该考试报名已截止"));
+    }
+    if at < exam.opens_at {
+        return Err(AppError::conflict(
+            "registration_not_open",
+            format!("报名尚未开始，开始时间：{}", crate::util::to_china_time(exam.opens_at)),
+        ));
+    }
+    let new = NewRegistration {
+        exam_id: exam.id,
+        candidate_id,
+        name: name.as_str(),
+        id_number: id_number.as_str(),
+        phone: phone.as_str(),
+        hold_expires_at: at + state.settings.order_ttl_minutes * 60,
+    };
+    let id = match registrations::hold_seat(&state.db, &new, at).await {
+        Ok(id) => id,
+        Err(HoldError::NoSeat) => {
+            return Err(AppError::conflict("sold_out", "名额已满，报名未成功"));
+        }
+        Err(HoldError::CandidateTaken) => {
+            return Err(AppError::conflict("already_registered", "您已报名该考试，请勿重复报名"));
+        }
+        Err(HoldError::IdNumberTaken) => {
+            return Err(AppError::conflict(
+                "id_number_registered",
+                "该身份证号已报名该考试",
+            ));
+        }
+        Err(HoldError::Sql(e)) => return Err(e.into()),
+    };
+    let registration = registrations::get(&state.db, id)
+        .await?
+        .ok_or_else(AppError::internal)?;
+    Ok((StatusCode::CREATED, Json(registration.into())))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    CandidateAuth(candidate_id): CandidateAuth,
+) -> ApiResult<Json<Vec<RegistrationView>>> {
+    let all = registrations::list_owned(&state.db, candidate_id).await?;
+    Ok(Json(all.into_iter().map(Into::into).collect()))
+}
+
+/// The caller's registration; any other id — someone else's or none — is the same 404.
+pub async fn owned(state: &AppState, id: i64, candidate_id: i64) -> ApiResult<Registration> {
+    registrations::get_owned(&state.db, id, candidate_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("报名记录不存在"))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    CandidateAuth(candidate_id): CandidateAuth,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<RegistrationView>> {
+    Ok(Json(owned(&state, id, candidate_id).await?.into()))
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    CandidateAuth(candidate_id): CandidateAuth,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    let registration = owned(&state, id, candidate_id).await?;
+    if registration.status != "pending_payment" {
+        return Err(AppError::conflict(
+            "not_cancellable",
+            "只能取消未付款的报名；已付款的报名请联系考务人员退款",
+        ));
+    }
+    crate::payments::close_before_release(&state, id).await?;
+    if !registrations::release_unpaid(&state.db, id, "cancelled", now()).await? {
+        return Err(AppError::conflict("not_cancellable", "报名状态已变化，请刷新后重试"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
