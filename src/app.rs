@@ -17,12 +17,31 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub secret: Secret,
     pub demo: bool,
+    pub wechat: Option<crate::payments::Wechat>,
+    pub login_limiter: Arc<crate::http::rate_limit::RateLimiter>,
+    /// Names this process in row claims, so two instances never work on one order.
+    pub worker_id: Arc<str>,
+}
+
+impl AppState {
+    /// The WeChat clients; every payment route needs them.
+    pub fn wechat(&self) -> Result<&crate::payments::Wechat, crate::error::AppError> {
+        self.wechat.as_ref().ok_or_else(|| {
+            crate::error::AppError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "payments_not_configured",
+                "支付未配置",
+            )
+        })
+    }
 }
 
 /// The whole HTTP app, used alike by `main` and by the tests.
 pub fn build_app(state: AppState) -> Router {
     let router = Router::new()
         .route("/healthz", get(crate::http::health::healthz))
+        .merge(crate::http::api::router())
+        .merge(crate::http::notify::router())
         .with_state(state);
     crate::http::request_log::layer(router)
 }
@@ -84,10 +103,26 @@ pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, Str
         .await
         .map_err(|e| e.to_string())?;
     crate::db::migrate(&db).await.map_err(|e| e.to_string())?;
+    let wechat_config = if demo {
+        Some(crate::demo::wechat_config(&settings))
+    } else {
+        settings.wechat.clone()
+    };
+    let wechat = wechat_config
+        .map(crate::payments::Wechat::new)
+        .transpose()?;
+    let login_limiter = Arc::new(crate::http::rate_limit::RateLimiter::new(
+        settings.login_per_minute,
+    ));
+    let worker_id: Arc<str> =
+        format!("{}-{}", std::process::id(), crate::util::random_hex(4)).into();
     Ok(AppState {
         db,
         settings: Arc::new(settings),
         secret,
         demo,
+        wechat,
+        login_limiter,
+        worker_id,
     })
 }

@@ -3,28 +3,10 @@
 //! Every failure names the setting it comes from, so an operator can fix it from one line of output.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-/// A value that must never reach a log line, a response or `Debug` output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::wechat::{Secret, SignType, WechatConfig};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{setting}: {problem}")]
@@ -40,35 +22,6 @@ fn bad(setting: &str, problem: impl Into<String>) -> SettingError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignTypeSetting {
-    Md5,
-    HmacSha256,
-}
-
-impl SignTypeSetting {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Md5 => "MD5",
-            Self::HmacSha256 => "HMAC-SHA256",
-        }
-    }
-}
-
-/// The merchant's WeChat settings; present only outside demo mode.
-#[derive(Debug, Clone)]
-pub struct WechatSettings {
-    pub appid: String,
-    pub app_secret: Secret,
-    pub mch_id: String,
-    pub api_key: Secret,
-    pub sign_type: SignTypeSetting,
-    pub pay_base_url: String,
-    pub api_base_url: String,
-    pub client_cert: Option<PathBuf>,
-    pub client_key: Option<PathBuf>,
-}
-
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: SocketAddr,
@@ -77,17 +30,18 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `None` until resolved: then either given or generated into the data dir.
     pub secret: Option<Secret>,
-    pub wechat: Option<WechatSettings>,
-    pub sign_type: SignTypeSetting,
+    pub wechat: Option<WechatConfig>,
+    pub sign_type: SignType,
     pub pay_base_url: Option<String>,
     pub api_base_url: Option<String>,
     pub order_ttl_minutes: i64,
     pub login_per_minute: u32,
     pub trusted_proxy: Option<std::net::IpAddr>,
+    /// Seconds between background job passes; 0 runs none (tests drive them by hand).
+    pub job_interval_seconds: u64,
 }
 
-pub const DEFAULT_PAY_BASE_URL: &str = "https://api.mch.weixin.qq.com";
-pub const DEFAULT_API_BASE_URL: &str = "https://api.weixin.qq.com";
+pub use crate::wechat::{DEFAULT_API_BASE_URL, DEFAULT_PAY_BASE_URL};
 
 /// Where raw values come from: the environment wins over the file.
 pub struct Source {
@@ -177,14 +131,15 @@ fn check_database_url(value: &str) -> Result<String, SettingError> {
     Err(bad(KEY, "must start with sqlite:// or postgres://"))
 }
 
-fn parse_sign_type(value: Option<&str>) -> Result<SignTypeSetting, SettingError> {
+fn parse_sign_type(value: Option<&str>) -> Result<SignType, SettingError> {
     match value {
-        None | Some("MD5") => Ok(SignTypeSetting::Md5),
-        Some("HMAC-SHA256") => Ok(SignTypeSetting::HmacSha256),
-        Some(other) => Err(bad(
-            "WECHAT_SIGN_TYPE",
-            format!("unknown sign type {other:?}: use MD5 or HMAC-SHA256"),
-        )),
+        None => Ok(SignType::Md5),
+        Some(text) => text.parse().map_err(|_| {
+            bad(
+                "WECHAT_SIGN_TYPE",
+                format!("unknown sign type {text:?}: use MD5 or HMAC-SHA256"),
+            )
+        }),
     }
 }
 
@@ -251,7 +206,7 @@ impl Settings {
         }
         let wechat = match source.get("WECHAT_MCH_ID") {
             None => None,
-            Some(mch_id) => Some(WechatSettings {
+            Some(mch_id) => Some(WechatConfig {
                 appid: require(source, "WECHAT_APPID")?,
                 app_secret: Secret::new(require(source, "WECHAT_APP_SECRET")?),
                 mch_id: mch_id.to_string(),
@@ -303,7 +258,17 @@ impl Settings {
                 })
             })
             .transpose()?;
+        let job_interval_seconds =
+            u64::try_from(parse_number(source, "EXAMDESK_JOB_INTERVAL_SECONDS", 15)?).map_err(
+                |_| {
+                    bad(
+                        "EXAMDESK_JOB_INTERVAL_SECONDS",
+                        "must be 0 or a positive number",
+                    )
+                },
+            )?;
         Ok(Self {
+            job_interval_seconds,
             bind,
             database_url,
             public_url,

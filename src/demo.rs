@@ -9,6 +9,20 @@ use crate::db::{admins, exams, meta};
 use crate::domain::exam::NewExam;
 
 pub const DEMO_EXAM_CODE: &str = "DEMO2026";
+/// The demo merchant the embedded simulator plays WeChat for (the published test values).
+pub const DEMO_APPID: &str = "wxd930ea5d5a258f4f";
+pub const DEMO_APP_SECRET: &str = "demo-app-secret-not-a-real-one";
+pub const DEMO_MCH_ID: &str = "10000100";
+pub const DEMO_API_KEY: &str = "192006250b4c09247ec02edce69f6a2d";
+
+/// The merchant settings of demo mode: WeChat is the simulator under `/_sim` of this very server.
+pub fn wechat_config(settings: &Settings) -> crate::wechat::WechatConfig {
+    let mut config =
+        crate::wechat::WechatConfig::new(DEMO_APPID, DEMO_APP_SECRET, DEMO_MCH_ID, DEMO_API_KEY)
+            .with_base_url(&format!("{}/_sim", settings.public_url));
+    config.sign_type = settings.sign_type;
+    config
+}
 const DEMO_ADMIN: &str = "admin";
 
 pub async fn serve(settings: Settings, force_demo: bool) -> Result<(), String> {
@@ -21,6 +35,12 @@ pub async fn serve(settings: Settings, force_demo: bool) -> Result<(), String> {
         None
     };
     print_banner(&state, admin_line.as_deref());
+    if state.settings.job_interval_seconds > 0 {
+        crate::jobs::spawn(
+            state.clone(),
+            std::time::Duration::from_secs(state.settings.job_interval_seconds),
+        );
+    }
     let router = app::build_app(state.clone());
     app::serve(listener, router, app::shutdown_signal())
         .await

@@ -10,6 +10,8 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod jobs;
+pub mod payments;
 pub mod tickets;
 pub mod util;
 pub mod wechat;

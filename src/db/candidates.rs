@@ -25,7 +25,11 @@ pub async fn upsert(db: &Db, openid: &str, at: i64) -> Result<i64, sqlx::Error> 
 }
 
 /// Starts a session and returns the token the client keeps, and when it expires.
-pub async fn create_session(db: &Db, candidate_id: i64, at: i64) -> Result<(String, i64), sqlx::Error> {
+pub async fn create_session(
+    db: &Db,
+    candidate_id: i64,
+    at: i64,
+) -> Result<(String, i64), sqlx::Error> {
     let token = crate::util::random_hex(32);
     let expires_at = at + SESSION_SECONDS;
     sqlx::query(
@@ -47,10 +51,12 @@ pub enum SessionLookup {
 }
 
 pub async fn lookup_session(db: &Db, token: &str, at: i64) -> Result<SessionLookup, sqlx::Error> {
-    let row = sqlx::query("SELECT candidate_id, expires_at FROM candidate_sessions WHERE token_hash = $1")
-        .bind(token_hash(token))
-        .fetch_optional(&db.read)
-        .await?;
+    let row = sqlx::query(
+        "SELECT candidate_id, expires_at FROM candidate_sessions WHERE token_hash = $1",
+    )
+    .bind(token_hash(token))
+    .fetch_optional(&db.read)
+    .await?;
     Ok(match row {
         None => SessionLookup::Unknown,
         Some(row) => {
@@ -62,4 +68,13 @@ pub async fn lookup_session(db: &Db, token: &str, at: i64) -> Result<SessionLook
             }
         }
     })
+}
+
+pub async fn openid(db: &Db, candidate_id: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query("SELECT openid FROM candidates WHERE id = $1")
+        .bind(candidate_id)
+        .fetch_optional(&db.read)
+        .await?
+        .map(|r| r.try_get("openid"))
+        .transpose()
 }

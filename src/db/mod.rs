@@ -7,10 +7,11 @@
 
 pub mod admins;
 pub mod candidates;
-pub mod registrations;
 pub mod exams;
 pub mod meta;
 mod migrate;
+pub mod orders;
+pub mod registrations;
 
 use std::path::Path;
 use std::time::Duration;

@@ -132,7 +132,7 @@ async fn which_duplicate(db: &Db, new: &NewRegistration<'_>) -> Result<HoldError
     )
     .bind(new.exam_id)
     .bind(new.candidate_id)
-    .fetch_one(&db.write)
+    .fetch_one(&db.read)
     .await?
     .try_get::<i64, _>("n")?;
     Ok(if same_candidate > 0 {
@@ -143,7 +143,11 @@ async fn which_duplicate(db: &Db, new: &NewRegistration<'_>) -> Result<HoldError
 }
 
 /// One registration, only if it belongs to `candidate_id`: another candidate's id reads as absent.
-pub async fn get_owned(db: &Db, id: i64, candidate_id: i64) -> Result<Option<Registration>, sqlx::Error> {
+pub async fn get_owned(
+    db: &Db,
+    id: i64,
+    candidate_id: i64,
+) -> Result<Option<Registration>, sqlx::Error> {
     let sql = format!("{SELECT} WHERE r.id = $1 AND r.candidate_id = $2");
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -177,7 +181,12 @@ pub async fn list_owned(db: &Db, candidate_id: i64) -> Result<Vec<Registration>,
 
 /// Ends an unpaid registration (`cancelled` or `expired`), closes its open order and frees its seat,
 /// all in one transaction. Returns false when it was no longer unpaid (paid meanwhile, or ended).
-pub async fn release_unpaid(db: &Db, id: i64, new_status: &str, at: i64) -> Result<bool, sqlx::Error> {
+pub async fn release_unpaid(
+    db: &Db,
+    id: i64,
+    new_status: &str,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
     let mut tx = db.write.begin().await?;
     let ended = sqlx::query(
         "UPDATE registrations SET status = $2, updated_at = $3 WHERE id = $1 AND status = 'pending_payment'",

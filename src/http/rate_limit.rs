@@ -50,7 +50,10 @@ mod tests {
         assert!(limiter.allow(a, 60));
         assert!(limiter.allow(a, 61));
         assert!(!limiter.allow(a, 62));
-        assert!(limiter.allow(b, 62), "another address has its own allowance");
+        assert!(
+            limiter.allow(b, 62),
+            "another address has its own allowance"
+        );
         assert!(limiter.allow(a, 120), "a new minute starts afresh");
         assert!(RateLimiter::new(0).allow(a, 0));
     }

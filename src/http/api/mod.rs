@@ -1,15 +1,18 @@
 //! The mini-program API under `/api/v1`.
 
 mod exams;
+mod login;
+mod pay;
 mod registrations;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::app::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/login", post(login::login))
         .route("/api/v1/exams", get(exams::list))
         .route(
             "/api/v1/registrations",
@@ -19,4 +22,5 @@ pub fn router() -> Router<AppState> {
             "/api/v1/registrations/{id}",
             get(registrations::show).delete(registrations::cancel),
         )
+        .route("/api/v1/registrations/{id}/pay", post(pay::pay))
 }

@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::db::registrations::{self, HoldError, NewRegistration, Registration};
 use crate::db::exams;
+use crate::db::registrations::{self, HoldError, NewRegistration, Registration};
 use crate::domain::candidate::{MobileNumber, PersonName};
 use crate::domain::id_number::IdNumber;
 use crate::error::{ApiResult, AppError};
@@ -71,20 +71,26 @@ pub async fn create(
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<RegistrationView>)> {
     let name = PersonName::parse(&req.name).map_err(|m| AppError::invalid_field("name", m))?;
-    let id_number =
-        IdNumber::parse(&req.id_number).map_err(|e| AppError::invalid_field("id_number", e.to_string()))?;
+    let id_number = IdNumber::parse(&req.id_number)
+        .map_err(|e| AppError::invalid_field("id_number", e.to_string()))?;
     let phone = MobileNumber::parse(&req.phone).map_err(|m| AppError::invalid_field("phone", m))?;
     let at = now();
     let exam = exams::get(&state.db, req.exam_id)
         .await?
         .ok_or_else(|| AppError::not_found("考试不存在"))?;
     if exam.status != "open" || at >= exam.closes_at {
-        return Err(AppError::conflict("registration_closed", "该考试报名已截止"));
+        return Err(AppError::conflict(
+            "registration_closed",
+            "该考试报名已截止",
+        ));
     }
     if at < exam.opens_at {
         return Err(AppError::conflict(
             "registration_not_open",
-            format!("报名尚未开始，开始时间：{}", crate::util::to_china_time(exam.opens_at)),
+            format!(
+                "报名尚未开始，开始时间：{}",
+                crate::util::to_china_time(exam.opens_at)
+            ),
         ));
     }
     let new = NewRegistration {
@@ -101,7 +107,10 @@ pub async fn create(
             return Err(AppError::conflict("sold_out", "名额已满，报名未成功"));
         }
         Err(HoldError::CandidateTaken) => {
-            return Err(AppError::conflict("already_registered", "您已报名该考试，请勿重复报名"));
+            return Err(AppError::conflict(
+                "already_registered",
+                "您已报名该考试，请勿重复报名",
+            ));
         }
         Err(HoldError::IdNumberTaken) => {
             return Err(AppError::conflict(
@@ -154,7 +163,10 @@ pub async fn cancel(
     }
     crate::payments::close_before_release(&state, id).await?;
     if !registrations::release_unpaid(&state.db, id, "cancelled", now()).await? {
-        return Err(AppError::conflict("not_cancellable", "报名状态已变化，请刷新后重试"));
+        return Err(AppError::conflict(
+            "not_cancellable",
+            "报名状态已变化，请刷新后重试",
+        ));
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,352 @@
+//! Orders (one WeChat out_trade_no each) and the one transaction that records a payment.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::{Db, is_unique_violation};
+
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub id: i64,
+    pub registration_id: i64,
+    pub out_trade_no: String,
+    pub total_fee: i64,
+    pub sign_type: String,
+    pub status: String,
+    pub prepay_id: Option<String>,
+    pub prepay_expires_at: Option<i64>,
+    pub transaction_id: Option<String>,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "id, registration_id, out_trade_no, total_fee, sign_type, status, prepay_id, \
+     prepay_expires_at, transaction_id, created_at";
+
+fn from_row(row: &AnyRow) -> Result<Order, sqlx::Error> {
+    Ok(Order {
+        id: row.try_get("id")?,
+        registration_id: row.try_get("registration_id")?,
+        out_trade_no: row.try_get("out_trade_no")?,
+        total_fee: row.try_get("total_fee")?,
+        sign_type: row.try_get("sign_type")?,
+        status: row.try_get("status")?,
+        prepay_id: row.try_get("prepay_id")?,
+        prepay_expires_at: row.try_get("prepay_expires_at")?,
+        transaction_id: row.try_get("transaction_id")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+async fn one(db: &Db, filter: &str, bind: impl ToString) -> Result<Option<Order>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM orders WHERE {filter}");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(bind.to_string())
+        .fetch_optional(&db.read)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose()
+}
+
+pub async fn open_for_registration(
+    db: &Db,
+    registration_id: i64,
+) -> Result<Option<Order>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM orders WHERE registration_id = $1 AND status IN ('created', 'prepaid')"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(registration_id)
+        .fetch_optional(&db.read)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose()
+}
+
+pub async fn by_out_trade_no(db: &Db, out_trade_no: &str) -> Result<Option<Order>, sqlx::Error> {
+    one(db, "out_trade_no = $1", out_trade_no).await
+}
+
+pub async fn by_id(db: &Db, id: i64) -> Result<Option<Order>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = $1");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&db.read)
+        .await?
+        .map(|r| from_row(&r))
+        .transpose()
+}
+
+/// Creates the registration's open order; `None` when another request created one first.
+pub async fn insert(
+    db: &Db,
+    registration_id: i64,
+    out_trade_no: &str,
+    total_fee: i64,
+    sign_type: &str,
+    at: i64,
+) -> Result<Option<Order>, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO orders (registration_id, out_trade_no, total_fee, sign_type, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, 'created', $5, $5) RETURNING id",
+    )
+    .bind(registration_id)
+    .bind(out_trade_no)
+    .bind(total_fee)
+    .bind(sign_type)
+    .bind(at)
+    .fetch_one(&db.write)
+    .await;
+    match inserted {
+        Ok(row) => by_id(db, row.try_get("id")?).await,
+        Err(e) if is_unique_violation(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Keeps the prepay_id WeChat gave, and lengthens the registration's hold to the order's lifetime.
+pub async fn set_prepay(
+    db: &Db,
+    order: &Order,
+    prepay_id: &str,
+    prepay_expires_at: i64,
+    hold_until: i64,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.write.begin().await?;
+    sqlx::query(
+        "UPDATE orders SET status = 'prepaid', prepay_id = $2, prepay_expires_at = $3, updated_at = $4 \
+         WHERE id = $1 AND status IN ('created', 'prepaid')",
+    )
+    .bind(order.id)
+    .bind(prepay_id)
+    .bind(prepay_expires_at)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE registrations SET hold_expires_at = $2, updated_at = $3 \
+         WHERE id = $1 AND status = 'pending_payment' AND (hold_expires_at IS NULL OR hold_expires_at < $2)",
+    )
+    .bind(order.registration_id)
+    .bind(hold_until)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// Marks an order closed after WeChat closed it (or never had it).
+pub async fn mark_closed(db: &Db, order_id: i64, at: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE orders SET status = 'closed', closed_at = $2, updated_at = $2 \
+         WHERE id = $1 AND status IN ('created', 'prepaid')",
+    )
+    .bind(order_id)
+    .bind(at)
+    .execute(&db.write)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn mark_queried(db: &Db, order_id: i64, at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE orders SET last_queried_at = $2, claimed_by = NULL, claim_until = NULL WHERE id = $1")
+        .bind(order_id)
+        .bind(at)
+        .execute(&db.write)
+        .await
+        .map(|_| ())
+}
+
+/// Claims an order for one background worker until `until`: two instances never both win.
+pub async fn claim(
+    db: &Db,
+    order_id: i64,
+    worker: &str,
+    at: i64,
+    until: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE orders SET claimed_by = $2, claim_until = $4 \
+         WHERE id = $1 AND status IN ('created', 'prepaid') AND (claim_until IS NULL OR claim_until < $3)",
+    )
+    .bind(order_id)
+    .bind(worker)
+    .bind(at)
+    .bind(until)
+    .execute(&db.write)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn release_claim(db: &Db, order_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE orders SET claimed_by = NULL, claim_until = NULL WHERE id = $1")
+        .bind(order_id)
+        .execute(&db.write)
+        .await
+        .map(|_| ())
+}
+
+/// Ids of open orders matching a job's filter, oldest first.
+pub async fn open_ids(db: &Db, filter: &str, at: i64, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
+    let sql = format!(
+        "SELECT o.id FROM orders o JOIN registrations r ON r.id = o.registration_id \
+         WHERE o.status IN ('created', 'prepaid') AND (o.claim_until IS NULL OR o.claim_until < $1) AND {filter} \
+         ORDER BY o.created_at LIMIT $2"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(at)
+        .bind(limit)
+        .fetch_all(&db.read)
+        .await?
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect()
+}
+
+/// What recording a payment did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    /// First time: order and registration are now paid.
+    Recorded,
+    /// The same payment again (a repeated notify, or a query after the notify).
+    AlreadyRecorded,
+    /// Paid after the hold had ended: the registration got its seat back.
+    RecordedAfterExpiry,
+    /// Paid after the hold had ended and no seat was left: recorded, and queued for a refund.
+    RecordedNeedsRefund,
+    /// The order was already paid by another transaction: nothing changed.
+    ConflictingTransaction,
+}
+
+/// Records a payment WeChat confirmed, in one transaction: one conditional UPDATE of the order
+/// decides who records it, so repeats — sequential or concurrent — change nothing.
+pub async fn record_payment(
+    db: &Db,
+    order: &Order,
+    transaction_id: &str,
+    paid_fee: i64,
+    at: i64,
+) -> Result<PaymentOutcome, sqlx::Error> {
+    let mut tx = db.write.begin().await?;
+    let won = sqlx::query(
+        "UPDATE orders SET status = 'paid', transaction_id = $2, paid_fee = $3, paid_at = $4, updated_at = $4, \
+         claimed_by = NULL, claim_until = NULL WHERE id = $1 AND status IN ('created', 'prepaid', 'closed')",
+    )
+    .bind(order.id)
+    .bind(transaction_id)
+    .bind(paid_fee)
+    .bind(at)
+    .execute(&mut *tx)
+    .await;
+    let won = match won {
+        Ok(done) => done.rows_affected() == 1,
+        // The same transaction_id on another order: WeChat never does this; refuse it.
+        Err(e) if is_unique_violation(&e) => {
+            tx.rollback().await?;
+            return Ok(PaymentOutcome::ConflictingTransaction);
+        }
+        Err(e) => return Err(e),
+    };
+    if !won {
+        let existing: Option<String> =
+            sqlx::query("SELECT transaction_id FROM orders WHERE id = $1")
+                .bind(order.id)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("transaction_id")?;
+        tx.rollback().await?;
+        return Ok(if existing.as_deref() == Some(transaction_id) {
+            PaymentOutcome::AlreadyRecorded
+        } else {
+            PaymentOutcome::ConflictingTransaction
+        });
+    }
+    let paid = sqlx::query(
+        "UPDATE registrations SET status = 'paid', paid_at = $2, updated_at = $2 \
+         WHERE id = $1 AND status = 'pending_payment'",
+    )
+    .bind(order.registration_id)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    let outcome = if paid.rows_affected() == 1 {
+        PaymentOutcome::Recorded
+    } else {
+        reinstate_or_queue_refund(&mut tx, order.registration_id, at).await?
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// A payment for a registration whose hold had ended: give the seat back if one is left (and no
+/// newer live registration of the candidate stands in the way), otherwise flag it for a refund.
+async fn reinstate_or_queue_refund(
+    tx: &mut Transaction<'static, Any>,
+    registration_id: i64,
+    at: i64,
+) -> Result<PaymentOutcome, sqlx::Error> {
+    let mut attempt = sqlx::Connection::begin(&mut **tx).await?;
+    let seat = sqlx::query(
+        "UPDATE exams SET seats_taken = seats_taken + 1, updated_at = $2 \
+         WHERE id = (SELECT exam_id FROM registrations WHERE id = $1) AND seats_taken < capacity",
+    )
+    .bind(registration_id)
+    .bind(at)
+    .execute(&mut *attempt)
+    .await?;
+    if seat.rows_affected() == 1 {
+        let back = sqlx::query(
+            "UPDATE registrations SET status = 'paid', paid_at = $2, updated_at = $2, \
+             flags = flags || 'paid_after_expiry;' WHERE id = $1 AND status IN ('expired', 'cancelled')",
+        )
+        .bind(registration_id)
+        .bind(at)
+        .execute(&mut *attempt)
+        .await;
+        match back {
+            Ok(done) if done.rows_affected() == 1 => {
+                attempt.commit().await?;
+                return Ok(PaymentOutcome::RecordedAfterExpiry);
+            }
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    attempt.rollback().await?;
+    sqlx::query(
+        "UPDATE registrations SET needs_refund = 1, updated_at = $2, \
+         flags = flags || 'paid_after_expiry;no_seat;' WHERE id = $1",
+    )
+    .bind(registration_id)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    tracing::warn!(
+        registration_id,
+        "payment after the hold ended and no seat left: queued for refund"
+    );
+    Ok(PaymentOutcome::RecordedNeedsRefund)
+}
+
+/// Keeps every callback as received, whatever became of it.
+pub async fn log_callback(
+    db: &Db,
+    kind: &str,
+    out_trade_no: Option<&str>,
+    body: &str,
+    outcome: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO wechat_callbacks (kind, received_at, out_trade_no, body, outcome) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(kind)
+    .bind(at)
+    .bind(out_trade_no)
+    .bind(body)
+    .bind(outcome)
+    .execute(&db.write)
+    .await
+    .map(|_| ())
+}

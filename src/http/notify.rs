@@ -1,0 +1,37 @@
+//! WeChat's callbacks. Bodies are read whatever their Content-Type (some senders set none) and
+//! capped at 64 KiB; the answer is always HTTP 200 with WeChat's XML.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::post;
+
+use crate::app::AppState;
+
+const MAX_NOTIFY_BYTES: usize = 64 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/wechat/pay/notify", post(pay_notify))
+        .layer(DefaultBodyLimit::max(MAX_NOTIFY_BYTES))
+}
+
+fn xml(body: String) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body)
+}
+
+async fn pay_notify(
+    State(state): State<AppState>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> impl IntoResponse {
+    match body {
+        Ok(body) => xml(crate::payments::notify::handle_pay_notify(&state, &body)
+            .await
+            .body),
+        Err(_) => xml(crate::wechat::notify::fail_reply(
+            "body too large or unreadable",
+        )),
+    }
+}

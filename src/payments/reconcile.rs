@@ -1,0 +1,105 @@
+//! Asking WeChat what became of an order, and acting on the answer: a payment is recorded, an
+//! unpaid order is closed before its seat is released. Used by cancellation and the jobs.
+
+use crate::app::AppState;
+use crate::db::orders::{self, Order, PaymentOutcome};
+use crate::db::registrations;
+use crate::error::AppError;
+use crate::util::now;
+use crate::wechat::pay::{PayError, TradeState};
+
+/// WeChat refuses to close an order younger than this.
+pub const MIN_CLOSE_AGE: i64 = 5 * 60;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum QueryResult {
+    Paid(PaymentOutcome),
+    NotPaid(TradeState),
+    /// WeChat never saw the order (the unified order never reached it).
+    Unknown,
+}
+
+/// Queries the order; a payment WeChat confirms (with the right amount) is recorded.
+pub async fn query_and_record(state: &AppState, order: &Order) -> Result<QueryResult, AppError> {
+    let wechat = state.wechat()?;
+    let status = match wechat.pay.order_query(&order.out_trade_no).await {
+        Ok(s) => s,
+        Err(PayError::OrderNotExist) => return Ok(QueryResult::Unknown),
+        Err(e) => {
+            tracing::warn!(error = %e, out_trade_no = %order.out_trade_no, "order query failed");
+            return Err(AppError::upstream("微信支付暂时不可用，请稍后重试"));
+        }
+    };
+    if !status.trade_state.is_paid() {
+        return Ok(QueryResult::NotPaid(status.trade_state));
+    }
+    let (Some(transaction_id), Some(fee)) = (status.transaction_id.as_deref(), status.total_fee)
+    else {
+        return Err(AppError::upstream("微信支付返回的订单信息不完整"));
+    };
+    if fee != order.total_fee {
+        tracing::error!(target: "alert", out_trade_no = %order.out_trade_no, fee, expected = order.total_fee,
+            "ALERT: queried order amount differs from ours; not recorded");
+        return Err(AppError::upstream("订单金额不一致，已通知管理员"));
+    }
+    let outcome = orders::record_payment(&state.db, order, transaction_id, fee, now()).await?;
+    if matches!(
+        outcome,
+        PaymentOutcome::Recorded
+            | PaymentOutcome::RecordedAfterExpiry
+            | PaymentOutcome::RecordedNeedsRefund
+    ) {
+        tracing::info!(out_trade_no = %order.out_trade_no, ?outcome, "payment found by order query");
+        after_payment(state, order.registration_id).await;
+    }
+    Ok(QueryResult::Paid(outcome))
+}
+
+/// Closes the registration's open order at WeChat (if any) so that it can no longer be paid.
+/// A payment found on the way is recorded instead, and the caller is told it is paid.
+pub async fn close_before_release(state: &AppState, registration_id: i64) -> Result<(), AppError> {
+    let Some(order) = orders::open_for_registration(&state.db, registration_id).await? else {
+        return Ok(());
+    };
+    close_order(state, &order).await
+}
+
+async fn close_order(state: &AppState, order: &Order) -> Result<(), AppError> {
+    let wechat = state.wechat()?;
+    match wechat.pay.close_order(&order.out_trade_no).await {
+        Ok(()) | Err(PayError::OrderClosed | PayError::OrderNotExist) => {
+            orders::mark_closed(&state.db, order.id, now()).await?;
+            Ok(())
+        }
+        Err(PayError::OrderPaid) => {
+            query_and_record(state, order).await?;
+            Err(AppError::conflict("already_paid", "该报名已付款"))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, out_trade_no = %order.out_trade_no, "close order failed");
+            Err(AppError::upstream("微信支付暂时不可用，请稍后重试"))
+        }
+    }
+}
+
+/// An expired hold: query first (a payment is recorded), otherwise close at WeChat and release.
+/// Returns what was done, for the job's log.
+pub async fn expire(state: &AppState, order: &Order, at: i64) -> Result<&'static str, AppError> {
+    match query_and_record(state, order).await? {
+        QueryResult::Paid(_) => return Ok("paid"),
+        QueryResult::Unknown => {
+            orders::mark_closed(&state.db, order.id, at).await?;
+        }
+        QueryResult::NotPaid(_) => {
+            if at - order.created_at < MIN_CLOSE_AGE {
+                return Ok("too young to close");
+            }
+            close_order(state, order).await?;
+        }
+    }
+    registrations::release_unpaid(&state.db, order.registration_id, "expired", at).await?;
+    Ok("closed")
+}
+
+/// Work that follows a recorded payment (seat and ticket); failures are retried by the jobs.
+pub async fn after_payment(_state: &AppState, _registration_id: i64) {}
