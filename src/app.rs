@@ -18,6 +18,8 @@ pub struct AppState {
     pub secret: Secret,
     pub demo: bool,
     pub wechat: Option<crate::payments::Wechat>,
+    /// The embedded WeChat simulator of demo mode, served under `/_sim`.
+    pub simulator: Option<crate::wechat::simulator::Simulator>,
     pub login_limiter: Arc<crate::http::rate_limit::RateLimiter>,
     /// Names this process in row claims, so two instances never work on one order.
     pub worker_id: Arc<str>,
@@ -42,7 +44,11 @@ pub fn build_app(state: AppState) -> Router {
         .route("/healthz", get(crate::http::health::healthz))
         .merge(crate::http::api::router())
         .merge(crate::http::notify::router())
-        .with_state(state);
+        .with_state(state.clone());
+    let router = match &state.simulator {
+        Some(sim) => router.nest("/_sim", sim.router()),
+        None => router,
+    };
     crate::http::request_log::layer(router)
 }
 
@@ -108,6 +114,14 @@ pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, Str
     } else {
         settings.wechat.clone()
     };
+    let simulator = match (&wechat_config, demo) {
+        (Some(config), true) => {
+            let mut sim_config = crate::wechat::simulator::SimulatorConfig::from_wechat(config);
+            sim_config.time_scale = settings.sim_time_scale;
+            Some(crate::wechat::simulator::Simulator::new(sim_config))
+        }
+        _ => None,
+    };
     let wechat = wechat_config
         .map(crate::payments::Wechat::new)
         .transpose()?;
@@ -122,6 +136,7 @@ pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, Str
         secret,
         demo,
         wechat,
+        simulator,
         login_limiter,
         worker_id,
     })
