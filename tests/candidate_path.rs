@@ -786,3 +786,49 @@ async fn a_payment_after_the_hold_ended_is_kept_and_reseated_or_queued_for_refun
     let body = app.wait_for_status(&token_c, c, "paid").await;
     assert_eq!(body["refund_pending"], false);
 }
+
+#[tokio::test]
+async fn the_payer_address_comes_from_a_trusted_proxy_only() {
+    let app = TestApp::spawn_with(&[("EXAMDESK_TRUSTED_PROXY", "127.0.0.1")]).await;
+    let exam_id = app.create_exam("CET13", 10, 5000).await;
+    let (token, id) = registered(&app, "proxied", exam_id, 14).await;
+    let res = app
+        .http
+        .post(app.at(&format!("/api/v1/registrations/{id}/pay")))
+        .bearer_auth(&token)
+        .header("x-forwarded-for", "203.0.113.9, 198.51.100.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let args: Value = res.json().await.unwrap();
+    let order = app
+        .simulator()
+        .order(args["out_trade_no"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        order.spbill_create_ip, "198.51.100.7",
+        "the address the proxy appended"
+    );
+
+    let direct = TestApp::spawn().await;
+    let exam_id = direct.create_exam("CET14", 10, 5000).await;
+    let (token, id) = registered(&direct, "spoofer", exam_id, 15).await;
+    let res = direct
+        .http
+        .post(direct.at(&format!("/api/v1/registrations/{id}/pay")))
+        .bearer_auth(&token)
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    let args: Value = res.json().await.unwrap();
+    let order = direct
+        .simulator()
+        .order(args["out_trade_no"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        order.spbill_create_ip, "127.0.0.1",
+        "a forwarded header from anyone else is ignored"
+    );
+}
