@@ -21,6 +21,8 @@ pub struct AppState {
     /// The embedded WeChat simulator of demo mode, served under `/_sim`.
     pub simulator: Option<crate::wechat::simulator::Simulator>,
     pub login_limiter: Arc<crate::http::rate_limit::RateLimiter>,
+    /// Writes payment notifies in group commits.
+    pub payment_writer: crate::payments::writer::PaymentWriter,
     /// Names this process in row claims, so two instances never work on one order.
     pub worker_id: Arc<str>,
 }
@@ -130,6 +132,7 @@ pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, Str
     ));
     let worker_id: Arc<str> =
         format!("{}-{}", std::process::id(), crate::util::random_hex(4)).into();
+    let payment_writer = crate::payments::writer::PaymentWriter::start(db.clone());
     Ok(AppState {
         db,
         settings: Arc::new(settings),
@@ -137,6 +140,7 @@ pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, Str
         demo,
         wechat,
         simulator,
+        payment_writer,
         login_limiter,
         worker_id,
     })

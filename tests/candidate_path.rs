@@ -832,3 +832,80 @@ async fn the_payer_address_comes_from_a_trusted_proxy_only() {
         "a forwarded header from anyone else is ignored"
     );
 }
+
+#[tokio::test]
+async fn many_orders_notified_together_are_each_paid_once() {
+    let app = TestApp::spawn_with(&[("EXAMDESK_LOGIN_PER_MINUTE", "0")]).await;
+    let exam_id = app.create_exam("CET15", 100, 5000).await;
+    let mut bodies = Vec::new();
+    for i in 0..30u32 {
+        let (token, id) = registered(&app, &format!("batch-{i}"), exam_id, 200 + i).await;
+        let args = pay_args(&app, &token, id).await;
+        let no = args["out_trade_no"].as_str().unwrap().to_string();
+        let body = signed(notify_fields(
+            &no,
+            5000,
+            &format!("42000000012026112500000{i:05}"),
+        ));
+        for _ in 0..3 {
+            bodies.push(body.clone());
+        }
+    }
+    let mut tasks = Vec::new();
+    for body in bodies {
+        let http = app.http.clone();
+        let url = app.at("/wechat/pay/notify");
+        tasks.push(tokio::spawn(async move {
+            http.post(url)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }));
+    }
+    for t in tasks {
+        assert!(is_success(&t.await.unwrap()));
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM orders WHERE status = 'paid'")
+            .await,
+        30
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(DISTINCT transaction_id) FROM orders WHERE status = 'paid'")
+            .await,
+        30
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM registrations WHERE status = 'paid'")
+            .await,
+        30
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM wechat_callbacks WHERE outcome = 'paid'")
+            .await,
+        30
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM wechat_callbacks").await, 90);
+
+    // One WeChat transaction can pay one order only.
+    let (token, id) = registered(&app, "batch-reuse", exam_id, 300).await;
+    let args = pay_args(&app, &token, id).await;
+    let reused = signed(notify_fields(
+        args["out_trade_no"].as_str().unwrap(),
+        5000,
+        "4200000001202611250000000000",
+    ));
+    assert!(
+        !is_success(&send_notify(&app, reused).await),
+        "a transaction_id already used is refused"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM orders WHERE status = 'paid'")
+            .await,
+        30
+    );
+}
