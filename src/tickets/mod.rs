@@ -1,1 +1,9 @@
-//! Admission tickets: numbers, seats, the PDF and its QR code.
+//! Admission tickets: numbers, seats, the QR verify token, photo checks and the ticket PDF.
+//!
+//! A pure library: no database, no HTTP. The app stores what these functions return.
+
+pub mod number;
+pub mod photo;
+pub mod seats;
+mod splitmix;
+pub mod token;
