@@ -2,8 +2,10 @@
 //!
 //! A pure library: no database, no HTTP. The app stores what these functions return.
 
+pub mod fonts;
 pub mod number;
 pub mod photo;
+pub mod qr;
 pub mod seats;
 mod splitmix;
 pub mod token;
