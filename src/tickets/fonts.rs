@@ -113,7 +113,10 @@ impl TicketFonts {
     /// Characters of `text` that no face has: printed as the primary font's empty box and
     /// reported so the admin sees a warning instead of a silent gap.
     pub fn missing_chars(&self, text: &str) -> Vec<char> {
-        let mut missing: Vec<char> = text.chars().filter(|c| self.face_for(*c).is_none()).collect();
+        let mut missing: Vec<char> = text
+            .chars()
+            .filter(|c| self.face_for(*c).is_none())
+            .collect();
         missing.sort_unstable();
         missing.dedup();
         missing
@@ -171,9 +174,18 @@ mod tests {
         assert_eq!(
             runs,
             vec![
-                Run { face: 0, text: "刘".into() },
-                Run { face: 1, text: "䶮".into() },
-                Run { face: 0, text: "明".into() },
+                Run {
+                    face: 0,
+                    text: "刘".into()
+                },
+                Run {
+                    face: 1,
+                    text: "䶮".into()
+                },
+                Run {
+                    face: 0,
+                    text: "明".into()
+                },
             ]
         );
     }

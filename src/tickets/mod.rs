@@ -4,8 +4,12 @@
 
 pub mod fonts;
 pub mod number;
+pub mod pdf;
 pub mod photo;
 pub mod qr;
 pub mod seats;
 mod splitmix;
 pub mod token;
+
+pub use fonts::TicketFonts;
+pub use pdf::{RenderedTicket, TicketData, TicketError, TicketPhoto, render_bulk, render_ticket};

@@ -33,7 +33,11 @@ impl QrMatrix {
         let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M)
             .map_err(|e| QrError(e.to_string()))?;
         let size = code.width();
-        let dark = code.into_colors().into_iter().map(|c| c == Color::Dark).collect();
+        let dark = code
+            .into_colors()
+            .into_iter()
+            .map(|c| c == Color::Dark)
+            .collect();
         Ok(Self { size, dark })
     }
 
@@ -92,8 +96,10 @@ mod tests {
 
     #[test]
     fn rects_cover_exactly_the_dark_modules() {
-        let m = QrMatrix::encode("https://examdesk.example.cn/verify/AQHAxAEBR0syMDI2MDMwMTdYabcdefghijklmnop")
-            .unwrap();
+        let m = QrMatrix::encode(
+            "https://examdesk.example.cn/verify/AQHAxAEBR0syMDI2MDMwMTdYabcdefghijklmnop",
+        )
+        .unwrap();
         let mut covered = vec![false; m.size() * m.size()];
         for r in m.rects() {
             for y in r.y..r.y + r.h {
@@ -109,13 +115,21 @@ mod tests {
             }
         }
         let dark = m.dark.iter().filter(|d| **d).count();
-        assert!(m.rects().len() * 2 < dark, "{} rects for {dark} modules", m.rects().len());
+        assert!(
+            m.rects().len() * 2 < dark,
+            "{} rects for {dark} modules",
+            m.rects().len()
+        );
     }
 
     #[test]
     fn verify_url_stays_a_small_symbol() {
         let url = format!("https://examdesk.example.cn/verify/{}", "A".repeat(40));
         let m = QrMatrix::encode(&url).unwrap();
-        assert!(m.size() <= 37, "version 5 or lower, got {} modules", m.size());
+        assert!(
+            m.size() <= 37,
+            "version 5 or lower, got {} modules",
+            m.size()
+        );
     }
 }
