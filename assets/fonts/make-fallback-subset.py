@@ -12,7 +12,7 @@ from fontTools import subset
 from fontTools.ttLib import TTFont
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-WQY = os.path.join(HERE, "wqy-microhei.ttc")
+WQY = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 DROID = "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf"
 OUT = os.path.join(HERE, "droid-fallback-ext.ttf")
 

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use printpdf::ParsedFont;
 use thiserror::Error;
 
-/// WenQuanYi Micro Hei, face 0 of the Debian `.ttc`, byte-identical (see assets/fonts/README.md).
-static PRIMARY_TTC: &[u8] = include_bytes!(concat!(
+/// WenQuanYi Micro Hei: face 0 of Debian's `.ttc` with hinting stripped (assets/fonts/README.md).
+static PRIMARY_TTF: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/assets/fonts/wqy-microhei.ttc"
+    "/assets/fonts/wqy-microhei-print.ttf"
 ));
 /// The glyphs of Droid Sans Fallback that Micro Hei lacks (mostly CJK Extension A).
 static FALLBACK_TTF: &[u8] = include_bytes!(concat!(
@@ -80,7 +80,7 @@ impl TicketFonts {
     /// The fonts shipped in `assets/fonts/`, built into the binary.
     pub fn bundled() -> Result<Self, FontError> {
         Self::new(vec![
-            FontFace::from_bytes("WenQuanYi Micro Hei", PRIMARY_TTC, 0)?,
+            FontFace::from_bytes("WenQuanYi Micro Hei", PRIMARY_TTF, 0)?,
             FontFace::from_bytes("Droid Sans Fallback (extension subset)", FALLBACK_TTF, 0)?,
         ])
     }

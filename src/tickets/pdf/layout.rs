@@ -12,10 +12,10 @@ const LEFT: f32 = 18.0 * MM;
 const CONTENT_W: f32 = PAGE_W - 2.0 * LEFT;
 const LABEL_W: f32 = 27.0 * MM;
 const PHOTO_COL_W: f32 = 38.0 * MM;
-const ROW_H: f32 = 11.0 * MM;
+const ROW_H: f32 = 12.0 * MM;
 const PHOTO_W: f32 = 30.0 * MM;
 const PHOTO_H: f32 = 40.0 * MM;
-const QR_SIDE: f32 = 36.0 * MM;
+const QR_SIDE: f32 = 40.0 * MM;
 /// Baseline offset below a row's middle that centres CJK glyphs optically.
 const BASELINE_DROP: f32 = 0.36;
 
@@ -66,6 +66,7 @@ pub fn draw_ticket(c: &mut Canvas<'_>, t: &TicketData, images: &PageImages<'_>) 
     let table_top = PAGE_H - 51.0 * MM;
     let table_bottom = draw_table(c, t, images, table_top);
     draw_notice_and_qr(c, t, images, table_bottom - 9.0 * MM);
+    draw_signatures(c);
     draw_footer(c, t);
 }
 
@@ -228,9 +229,9 @@ fn draw_notice_and_qr(c: &mut Canvas<'_>, t: &TicketData, images: &PageImages<'_
         navy(),
     );
 
-    let body = Style::new(10.0).color(grey(0.1));
+    let body = Style::new(10.5).color(grey(0.1));
     let width = qr_left - 8.0 * MM - LEFT;
-    let leading = 15.5;
+    let leading = 17.0;
     let mut y = top - 34.0;
     let notice = t.notice_lines();
     for (i, item) in notice.iter().enumerate() {
@@ -240,8 +241,47 @@ fn draw_notice_and_qr(c: &mut Canvas<'_>, t: &TicketData, images: &PageImages<'_
             c.text(LEFT + 14.0, y, &line, &body, Align::Left);
             y -= leading;
         }
-        y -= 3.0;
+        y -= 4.0;
     }
+}
+
+/// Signature boxes: the candidate signs on arrival, the proctor ticks after checking.
+fn draw_signatures(c: &mut Canvas<'_>) {
+    let top = 48.0 * MM;
+    let h = 20.0 * MM;
+    let half = CONTENT_W / 2.0;
+    c.stroke_rect(LEFT, top - h, CONTENT_W, h, 0.8, grey(0.0));
+    c.line((LEFT + half, top), (LEFT + half, top - h), 0.6, grey(0.0));
+    let label = Style::new(11.0).color(grey(0.2));
+    c.text(
+        LEFT + 4.0 * MM,
+        top - 7.0 * MM,
+        "考生签名：",
+        &label,
+        Align::Left,
+    );
+    c.text(
+        LEFT + half + 4.0 * MM,
+        top - 7.0 * MM,
+        "监考员核验签名：",
+        &label,
+        Align::Left,
+    );
+    let hint = Style::new(8.0).color(grey(0.5));
+    c.text(
+        LEFT + half - 3.0 * MM,
+        top - h + 3.5 * MM,
+        "（入场时当场签写）",
+        &hint,
+        Align::Right,
+    );
+    c.text(
+        LEFT + CONTENT_W - 3.0 * MM,
+        top - h + 3.5 * MM,
+        "（核验人像与证件后签写）",
+        &hint,
+        Align::Right,
+    );
 }
 
 fn draw_footer(c: &mut Canvas<'_>, t: &TicketData) {

@@ -163,7 +163,7 @@ pub fn qr_xobject(matrix: &QrMatrix) -> (ExternalXObject, f32) {
         // Module rows count down from the top; PDF y counts up from the bottom.
         let x = QUIET_ZONE + r.x;
         let y = side - QUIET_ZONE - r.y - r.h;
-        let _ = write!(content, "{x} {y} {} {} re\n", r.w, r.h);
+        let _ = writeln!(content, "{x} {y} {} {} re", r.w, r.h);
     }
     content.push_str("f\n");
     let dict = BTreeMap::from([
