@@ -145,7 +145,7 @@ mod tests {
     }
 
     #[test]
-    fn every_single_character_error_is_caught() {
+    fn every_single_digit_error_is_caught() {
         let no = ticket_number("GK2026", 12, 345).unwrap();
         let alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
         for i in 0..no.len() {
