@@ -16,17 +16,19 @@ pub enum Align {
     Right,
 }
 
+/// Rounds to 1/100 pt (far below a printer dot) so numbers print as "51.02", not "51.023624":
+/// every page of a bulk PDF repeats them, and short numbers deflate better.
+fn r2(v: f32) -> f32 {
+    (v * 100.0).round() / 100.0
+}
+
 pub fn grey(level: f32) -> Color {
-    Color::Greyscale(Greyscale::new(level, None))
+    Color::Greyscale(Greyscale::new(r2(level), None))
 }
 
 pub fn rgb(r: u8, g: u8, b: u8) -> Color {
-    Color::Rgb(Rgb::new(
-        f32::from(r) / 255.0,
-        f32::from(g) / 255.0,
-        f32::from(b) / 255.0,
-        None,
-    ))
+    let c = |v: u8| (f32::from(v) / 255.0 * 1000.0).round() / 1000.0;
+    Color::Rgb(Rgb::new(c(r), c(g), c(b), None))
 }
 
 /// Text style: size in points, colour, and a faux bold (fill + thin outline) for headings,
@@ -108,7 +110,7 @@ impl<'a> Canvas<'a> {
                 col: style.color.clone(),
             });
             self.ops.push(Op::SetOutlineThickness {
-                pt: Pt(style.size * 0.03),
+                pt: Pt(r2(style.size * 0.03)),
             });
             self.ops.push(Op::SetTextRenderingMode {
                 mode: TextRenderingMode::FillStroke,
@@ -121,8 +123,8 @@ impl<'a> Canvas<'a> {
         }
         self.ops.push(Op::SetTextCursor {
             pos: Point {
-                x: Pt(left),
-                y: Pt(y),
+                x: Pt(r2(left)),
+                y: Pt(r2(y)),
             },
         });
         for run in self.fonts.runs(text) {
@@ -199,10 +201,10 @@ impl<'a> Canvas<'a> {
         self.ops.push(Op::UseXobject {
             id: id.clone(),
             transform: XObjectTransform {
-                translate_x: Some(Pt(x)),
-                translate_y: Some(Pt(y)),
-                scale_x: Some(w / unit),
-                scale_y: Some(h / unit),
+                translate_x: Some(Pt(r2(x))),
+                translate_y: Some(Pt(r2(y))),
+                scale_x: Some(r2(w / unit * 100.0) / 100.0),
+                scale_y: Some(r2(h / unit * 100.0) / 100.0),
                 no_auto_scale: true,
                 ..Default::default()
             },
@@ -212,17 +214,20 @@ impl<'a> Canvas<'a> {
 
 fn point((x, y): (f32, f32)) -> LinePoint {
     LinePoint {
-        p: Point { x: Pt(x), y: Pt(y) },
+        p: Point {
+            x: Pt(r2(x)),
+            y: Pt(r2(y)),
+        },
         bezier: false,
     }
 }
 
 fn rect(x: f32, y: f32, w: f32, h: f32, mode: PaintMode) -> Rect {
     Rect {
-        x: Pt(x),
-        y: Pt(y),
-        width: Pt(w),
-        height: Pt(h),
+        x: Pt(r2(x)),
+        y: Pt(r2(y)),
+        width: Pt(r2(w)),
+        height: Pt(r2(h)),
         mode: Some(mode),
         winding_order: Some(WindingOrder::NonZero),
     }

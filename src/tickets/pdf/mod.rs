@@ -189,14 +189,20 @@ fn render_document(
     }
 
     doc.with_pages(pages);
+    write_pdf(&doc)
+}
+
+/// Serialises the document. printpdf's own `save` deflates every stream at level 9, which was
+/// a third of the time of a ticket for no gain in size over level 6 (24.51 vs 24.53 KB of font).
+fn write_pdf(doc: &PdfDocument) -> Result<Vec<u8>, TicketError> {
     let opts = PdfSaveOptions {
-        optimize: true,
+        optimize: false,
         subset_fonts: true,
         secure: true,
         image_optimization: None,
     };
     let mut warnings = Vec::new();
-    let bytes = doc.save(&opts, &mut warnings);
+    let mut lo = printpdf::to_lopdf_doc(doc, &opts, &mut warnings);
     // An error-level warning means something will not show (e.g. text outside a text
     // section): fail loudly rather than hand out a ticket with blanks on it.
     if let Some(w) = warnings
@@ -205,5 +211,31 @@ fn render_document(
     {
         return Err(TicketError::Pdf(w.msg.clone()));
     }
-    Ok(bytes)
+    for object in lo.objects.values_mut() {
+        if let lopdf::Object::Stream(stream) = object
+            && stream.allows_compression
+            && stream.dict.get(b"Filter").is_err()
+        {
+            let compressed =
+                deflate(&stream.content).map_err(|e| TicketError::Pdf(e.to_string()))?;
+            if compressed.len() + 19 < stream.content.len() {
+                stream.dict.set("Filter", "FlateDecode");
+                stream.set_content(compressed);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    lo.save_to(&mut out)
+        .map_err(|e| TicketError::Pdf(e.to_string()))?;
+    Ok(out)
+}
+
+fn deflate(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::ZlibEncoder::new(
+        Vec::with_capacity(data.len() / 2),
+        flate2::Compression::default(),
+    );
+    encoder.write_all(data)?;
+    encoder.finish()
 }
