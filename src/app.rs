@@ -21,6 +21,8 @@ pub struct AppState {
     /// The embedded WeChat simulator of demo mode, served under `/_sim`.
     pub simulator: Option<crate::wechat::simulator::Simulator>,
     pub login_limiter: Arc<crate::http::rate_limit::RateLimiter>,
+    /// The ticket fonts, parsed once.
+    pub fonts: Arc<crate::tickets::TicketFonts>,
     /// Writes payment notifies in group commits.
     pub payment_writer: crate::payments::writer::PaymentWriter,
     /// Names this process in row claims, so two instances never work on one order.
@@ -133,6 +135,8 @@ pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, Str
     let worker_id: Arc<str> =
         format!("{}-{}", std::process::id(), crate::util::random_hex(4)).into();
     let payment_writer = crate::payments::writer::PaymentWriter::start(db.clone());
+    let fonts =
+        Arc::new(crate::tickets::TicketFonts::bundled().map_err(|e| format!("ticket fonts: {e}"))?);
     Ok(AppState {
         db,
         settings: Arc::new(settings),
@@ -141,6 +145,7 @@ pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, Str
         wechat,
         simulator,
         payment_writer,
+        fonts,
         login_limiter,
         worker_id,
     })

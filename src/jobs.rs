@@ -66,6 +66,9 @@ pub async fn run_once(state: &AppState, at: i64) -> Result<Report, sqlx::Error> 
         "o.status = 'prepaid' AND r.hold_expires_at > $1 AND o.created_at <= $1 - {QUERY_AFTER} \
          AND (o.last_queried_at IS NULL OR o.last_queried_at <= $1 - {QUERY_EVERY})"
     );
+    for id in crate::db::seating::unseated(&state.db, BATCH).await? {
+        crate::ticketing::seat_after_payment(state, id).await;
+    }
     let stale = orders::open_ids(&state.db, &filter, at, BATCH).await?;
     for id in stale {
         with_claim(state, id, at, &mut report, |order| async move {

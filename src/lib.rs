@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod jobs;
 pub mod payments;
+pub mod ticketing;
 pub mod tickets;
 pub mod util;
 pub mod wechat;

@@ -61,7 +61,7 @@ pub enum CreateExamError {
     Sql(#[from] sqlx::Error),
 }
 
-/// Stores a validated exam with one room that seats everyone; rooms can be split later.
+/// Stores a validated exam with classroom-sized rooms that seat everyone; staff can change them.
 pub async fn create(db: &Db, exam: &NewExam) -> Result<i64, CreateExamError> {
     exam.validate().map_err(CreateExamError::Invalid)?;
     let t = now();
@@ -88,12 +88,17 @@ pub async fn create(db: &Db, exam: &NewExam) -> Result<i64, CreateExamError> {
         }
         Err(e) => return Err(e.into()),
     };
-    sqlx::query("INSERT INTO exam_rooms (exam_id, room_no, name, capacity) VALUES ($1, 1, $2, $3)")
+    for (room_no, seats) in crate::domain::exam::default_rooms(exam.capacity) {
+        sqlx::query(
+            "INSERT INTO exam_rooms (exam_id, room_no, name, capacity) VALUES ($1, $2, $3, $4)",
+        )
         .bind(id)
-        .bind("第1考场")
-        .bind(exam.capacity)
+        .bind(room_no)
+        .bind(format!("第{room_no:02}考场"))
+        .bind(seats)
         .execute(&mut *tx)
         .await?;
+    }
     tx.commit().await?;
     Ok(id)
 }

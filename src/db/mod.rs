@@ -11,7 +11,9 @@ pub mod exams;
 pub mod meta;
 mod migrate;
 pub mod orders;
+pub mod photos;
 pub mod registrations;
+pub mod seating;
 
 use std::path::Path;
 use std::time::Duration;

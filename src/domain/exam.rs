@@ -1,5 +1,27 @@
 //! What makes an exam valid before it is stored.
 
+/// Ticket numbers carry a 2-digit room and a 3-digit seat.
+pub const MAX_ROOMS: i64 = 99;
+pub const MAX_ROOM_SEATS: i64 = 999;
+pub const MAX_CAPACITY: i64 = MAX_ROOMS * MAX_ROOM_SEATS;
+/// A usual classroom; larger exams get larger rooms only when 99 rooms are not enough.
+const ROOM_SEATS: i64 = 30;
+
+/// The rooms an exam starts with: `(room_no, capacity)`, classroom-sized, covering `capacity`.
+pub fn default_rooms(capacity: i64) -> Vec<(i64, i64)> {
+    let per_room = ((capacity + MAX_ROOMS - 1) / MAX_ROOMS).clamp(ROOM_SEATS, MAX_ROOM_SEATS);
+    let mut rooms = Vec::new();
+    let mut left = capacity;
+    let mut room_no = 1;
+    while left > 0 {
+        let seats = left.min(per_room);
+        rooms.push((room_no, seats));
+        left -= seats;
+        room_no += 1;
+    }
+    rooms
+}
+
 #[derive(Debug, Clone)]
 pub struct NewExam {
     pub code: String,
@@ -64,6 +86,17 @@ mod tests {
             closes_at: 200,
             starts_at: 300,
             venue: String::new(),
+        }
+    }
+
+    #[test]
+    fn default_rooms_cover_the_capacity_within_ticket_limits() {
+        assert_eq!(default_rooms(50), vec![(1, 30), (2, 20)]);
+        for capacity in [1, 30, 31, 2970, 2971, 10_000, MAX_CAPACITY] {
+            let rooms = default_rooms(capacity);
+            assert_eq!(rooms.iter().map(|r| r.1).sum::<i64>(), capacity);
+            assert!(rooms.len() as i64 <= MAX_ROOMS, "{capacity}");
+            assert!(rooms.iter().all(|r| r.1 <= MAX_ROOM_SEATS && r.1 > 0));
         }
     }
 

@@ -101,5 +101,7 @@ pub async fn expire(state: &AppState, order: &Order, at: i64) -> Result<&'static
     Ok("closed")
 }
 
-/// Work that follows a recorded payment (seat and ticket); failures are retried by the jobs.
-pub async fn after_payment(_state: &AppState, _registration_id: i64) {}
+/// Work that follows a recorded payment (the seat); failures are retried by the jobs.
+pub async fn after_payment(state: &AppState, registration_id: i64) {
+    crate::ticketing::seat_after_payment(state, registration_id).await;
+}

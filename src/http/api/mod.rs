@@ -4,9 +4,11 @@ mod exams;
 mod login;
 mod pay;
 mod registrations;
+mod tickets;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
 
 use crate::app::AppState;
 
@@ -23,4 +25,12 @@ pub fn router() -> Router<AppState> {
             get(registrations::show).delete(registrations::cancel),
         )
         .route("/api/v1/registrations/{id}/pay", post(pay::pay))
+        .route(
+            "/api/v1/registrations/{id}/photo",
+            put(tickets::put_photo).layer(DefaultBodyLimit::max(tickets::MAX_PHOTO_BYTES + 1)),
+        )
+        .route(
+            "/api/v1/registrations/{id}/ticket.pdf",
+            get(tickets::ticket_pdf),
+        )
 }
