@@ -47,6 +47,16 @@ impl TestDb {
     pub fn is_postgres(&self) -> bool {
         self.pg.is_some()
     }
+
+    /// The same database for a second instance (with a data folder of its own); dropping it
+    /// leaves the database to the original.
+    pub fn shared(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            dir: tempfile::tempdir().expect("temp dir"),
+            pg: None,
+        }
+    }
 }
 
 impl Drop for TestDb {
@@ -90,7 +100,9 @@ fn replace_db_name(url: &str, name: &str) -> String {
 /// Prints why a PostgreSQL-only test did nothing; returns true when it should stop.
 pub fn skip_without_postgres(test: &str) -> bool {
     if std::env::var(PG_ENV).map(|v| v.is_empty()).unwrap_or(true) {
-        eprintln!("skipped {test}: set {PG_ENV}=postgres://… to run it");
+        // Written to the stream itself: the test harness captures eprintln!, and this must be seen.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "skipped {test}: PostgreSQL only; set {PG_ENV}=postgres://… to run it");
         return true;
     }
     false
@@ -138,7 +150,9 @@ impl TestApp {
         ];
         pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let settings = Settings::from_source(&Source::from_pairs(pairs)).expect("test settings");
-        let state = examdesk::app::prepare(settings, true)
+        // With merchant settings the app talks to a WeChat (simulator) of the test's; else demo mode.
+        let demo = !extra.iter().any(|(k, _)| *k == "WECHAT_MCH_ID");
+        let state = examdesk::app::prepare(settings, demo)
             .await
             .expect("app prepares");
         let router = make_router(state.clone());

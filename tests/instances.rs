@@ -1,0 +1,175 @@
+//! Several instances against one PostgreSQL database and one WeChat: the work is shared and
+//! nothing is done twice. PostgreSQL only (SQLite serves one instance).
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{TestApp, TestDb, skip_without_postgres};
+use examdesk::demo::{DEMO_API_KEY, DEMO_APP_SECRET, DEMO_APPID, DEMO_MCH_ID};
+use examdesk::wechat::simulator::{Simulator, SimulatorConfig};
+use examdesk::wechat::{SignType, sign, xml};
+use serde_json::Value;
+
+async fn wechat() -> (Simulator, String) {
+    let mut config = SimulatorConfig::new(DEMO_APPID, DEMO_APP_SECRET, DEMO_MCH_ID, DEMO_API_KEY);
+    config.time_scale = 0.001;
+    let sim = Simulator::new(config);
+    let url = sim.spawn_on_loopback().await.unwrap();
+    (sim, url)
+}
+
+async fn two_instances(db: TestDb, sim_url: &str) -> (TestApp, TestApp) {
+    let second_db = db.shared();
+    let extra = [
+        ("WECHAT_APPID", DEMO_APPID),
+        ("WECHAT_APP_SECRET", DEMO_APP_SECRET),
+        ("WECHAT_MCH_ID", DEMO_MCH_ID),
+        ("WECHAT_API_KEY", DEMO_API_KEY),
+        ("WECHAT_PAY_BASE_URL", sim_url),
+        ("WECHAT_API_BASE_URL", sim_url),
+        ("EXAMDESK_LOGIN_PER_MINUTE", "0"),
+        (
+            "EXAMDESK_SECRET",
+            "one-secret-shared-by-every-instance-0123456789",
+        ),
+    ];
+    let a = TestApp::spawn_on(db, &extra, examdesk::build_app).await;
+    let b = TestApp::spawn_on(second_db, &extra, examdesk::build_app).await;
+    (a, b)
+}
+
+fn notify(out_trade_no: &str, transaction_id: &str) -> String {
+    let mut f: BTreeMap<String, String> = [
+        ("appid", DEMO_APPID),
+        ("mch_id", DEMO_MCH_ID),
+        ("nonce_str", "ibuaiVcKdpRxkhJA"),
+        ("result_code", "SUCCESS"),
+        ("return_code", "SUCCESS"),
+        ("openid", "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"),
+        ("trade_type", "JSAPI"),
+        ("bank_type", "CMC"),
+        ("fee_type", "CNY"),
+        ("time_end", "20261125120000"),
+        ("total_fee", "5000"),
+        ("cash_fee", "5000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    f.insert("out_trade_no".into(), out_trade_no.into());
+    f.insert("transaction_id".into(), transaction_id.into());
+    let s = sign::sign(&f, DEMO_API_KEY, SignType::Md5);
+    f.insert("sign".into(), s);
+    xml::to_xml(&f)
+}
+
+/// Registers and places an order through instance `via`; returns the out_trade_no.
+async fn ordered(via: &TestApp, code: &str, exam_id: i64, seq: u32) -> String {
+    let token = via.login(code).await;
+    let res = via.register(&token, exam_id, seq).await;
+    assert_eq!(res.status(), 201);
+    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let (status, args) = via
+        .post_json(&token, &format!("/api/v1/registrations/{id}/pay"))
+        .await;
+    assert_eq!(status, 200, "{args}");
+    args["out_trade_no"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_notify_storm_split_across_two_instances_pays_every_order_once() {
+    if skip_without_postgres("a_notify_storm_split_across_two_instances_pays_every_order_once") {
+        return;
+    }
+    let (_sim, sim_url) = wechat().await;
+    let (a, b) = two_instances(TestDb::new().await, &sim_url).await;
+    let exam_id = a.create_exam("MULTI1", 200, 5000).await;
+    let mut bodies = Vec::new();
+    for i in 0..40u32 {
+        let via = if i % 2 == 0 { &a } else { &b };
+        let no = ordered(via, &format!("storm-{i}"), exam_id, 500 + i).await;
+        let body = notify(&no, &format!("42000000012026112510000{i:05}"));
+        // Each notify goes to both instances, twice, all at once, as WeChat's servers might.
+        for target in [&a, &b, &a, &b] {
+            bodies.push((target.at("/wechat/pay/notify"), body.clone()));
+        }
+    }
+    let mut tasks = Vec::new();
+    for (url, body) in bodies {
+        let http = a.http.clone();
+        tasks.push(tokio::spawn(async move {
+            http.post(url)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), examdesk::wechat::notify::SUCCESS_REPLY);
+    }
+    assert_eq!(
+        a.count("SELECT COUNT(*) FROM orders WHERE status = 'paid'")
+            .await,
+        40
+    );
+    assert_eq!(
+        a.count("SELECT COUNT(DISTINCT transaction_id) FROM orders WHERE status = 'paid'")
+            .await,
+        40
+    );
+    assert_eq!(
+        a.count("SELECT COUNT(*) FROM registrations WHERE status = 'paid'")
+            .await,
+        40
+    );
+    assert_eq!(
+        a.count("SELECT COUNT(*) FROM wechat_callbacks WHERE outcome = 'paid'")
+            .await,
+        40,
+        "each recorded once"
+    );
+    assert_eq!(a.count("SELECT seats_taken FROM exams").await, 40);
+}
+
+#[tokio::test]
+async fn the_expiry_job_on_two_instances_closes_each_order_once() {
+    if skip_without_postgres("the_expiry_job_on_two_instances_closes_each_order_once") {
+        return;
+    }
+    let (sim, sim_url) = wechat().await;
+    let (a, b) = two_instances(TestDb::new().await, &sim_url).await;
+    let exam_id = a.create_exam("MULTI2", 200, 5000).await;
+    for i in 0..20u32 {
+        let via = if i % 2 == 0 { &a } else { &b };
+        ordered(via, &format!("expire-{i}"), exam_id, 600 + i).await;
+    }
+    let later = examdesk::util::now() + 31 * 60;
+    let (ra, rb) = tokio::join!(
+        examdesk::jobs::run_once(&a.state, later),
+        examdesk::jobs::run_once(&b.state, later)
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(ra.closed + rb.closed, 20, "{ra:?} {rb:?}");
+    assert_eq!(
+        sim.stats().closeorder,
+        20,
+        "WeChat was asked to close each order once"
+    );
+    assert_eq!(
+        a.count("SELECT COUNT(*) FROM registrations WHERE status = 'expired'")
+            .await,
+        20
+    );
+    assert_eq!(a.count("SELECT seats_taken FROM exams").await, 0);
+    let (ra, rb) = tokio::join!(
+        examdesk::jobs::run_once(&a.state, later + 120),
+        examdesk::jobs::run_once(&b.state, later + 120)
+    );
+    assert_eq!(ra.unwrap().closed + rb.unwrap().closed, 0);
+    assert_eq!(sim.stats().closeorder, 20);
+}
