@@ -102,7 +102,10 @@ pub fn skip_without_postgres(test: &str) -> bool {
     if std::env::var(PG_ENV).map(|v| v.is_empty()).unwrap_or(true) {
         // Written to the stream itself: the test harness captures eprintln!, and this must be seen.
         use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "skipped {test}: PostgreSQL only; set {PG_ENV}=postgres://… to run it");
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped {test}: PostgreSQL only; set {PG_ENV}=postgres://… to run it"
+        );
         return true;
     }
     false
