@@ -42,6 +42,7 @@ pub fn build_app(state: AppState) -> Router {
         .route("/healthz", get(crate::http::health::healthz))
         .merge(crate::http::api::router())
         .merge(crate::http::notify::router())
+        .merge(crate::http::admin::router(state.clone()))
         .with_state(state);
     crate::http::request_log::layer(router)
 }

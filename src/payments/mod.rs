@@ -4,6 +4,7 @@
 pub mod checkout;
 pub mod notify;
 pub mod reconcile;
+pub mod refunds;
 
 use std::sync::Arc;
 
