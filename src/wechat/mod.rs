@@ -13,6 +13,7 @@ pub mod login;
 pub mod notify;
 pub mod pay;
 pub mod sign;
+pub mod simulator;
 mod util;
 pub mod xml;
 

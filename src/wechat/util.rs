@@ -33,7 +33,6 @@ pub(crate) fn format_compact(t: OffsetDateTime) -> String {
 }
 
 /// `yyyy-MM-dd HH:mm:ss` in China time, as WeChat writes `success_time` in refund notifies.
-#[allow(dead_code)]
 pub(crate) fn format_dashed(t: OffsetDateTime) -> String {
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
@@ -46,7 +45,6 @@ pub(crate) fn format_dashed(t: OffsetDateTime) -> String {
     )
 }
 
-#[allow(dead_code)]
 pub(crate) fn china_now() -> OffsetDateTime {
     OffsetDateTime::now_utc().to_offset(china_offset())
 }
