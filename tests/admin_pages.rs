@@ -647,7 +647,7 @@ async fn exam_changes_are_saved_and_audited() {
         "修改考试",
         "开放报名",
         "fee_fen=4550",
-        "fee_fen=6000",
+        "fee_fen: 4550 → 6000",
     ] {
         assert!(html.contains(label), "{label} in {html}");
     }

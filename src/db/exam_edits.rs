@@ -64,22 +64,49 @@ pub async fn rooms(db: &Db, exam_id: i64) -> Result<Vec<Room>, sqlx::Error> {
     .collect()
 }
 
-fn describe(e: &NewExam, rooms: &[Room]) -> String {
+fn fields(e: &NewExam, rooms: &[Room]) -> Vec<(&'static str, String)> {
     let rooms: Vec<String> = rooms
         .iter()
         .map(|r| format!("{}:{}", r.name, r.capacity))
         .collect();
-    format!(
-        "title={} fee_fen={} capacity={} opens_at={} closes_at={} starts_at={} venue={} rooms=[{}]",
-        e.title,
-        e.fee_fen,
-        e.capacity,
-        crate::util::to_rfc3339(e.opens_at),
-        crate::util::to_rfc3339(e.closes_at),
-        crate::util::to_rfc3339(e.starts_at),
-        e.venue,
-        rooms.join(", ")
-    )
+    vec![
+        ("title", e.title.trim().to_string()),
+        ("fee_fen", e.fee_fen.to_string()),
+        ("capacity", e.capacity.to_string()),
+        ("opens_at", crate::util::to_rfc3339(e.opens_at)),
+        ("closes_at", crate::util::to_rfc3339(e.closes_at)),
+        ("starts_at", crate::util::to_rfc3339(e.starts_at)),
+        ("venue", e.venue.trim().to_string()),
+        ("rooms", format!("[{}]", rooms.join(", "))),
+    ]
+}
+
+fn describe(e: &NewExam, rooms: &[Room]) -> String {
+    fields(e, rooms)
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Only what changed, as `field: before → after`.
+fn changes(
+    before: &NewExam,
+    before_rooms: &[Room],
+    after: &NewExam,
+    after_rooms: &[Room],
+) -> String {
+    let text: Vec<String> = fields(before, before_rooms)
+        .into_iter()
+        .zip(fields(after, after_rooms))
+        .filter(|((_, a), (_, b))| a != b)
+        .map(|((k, a), (_, b))| format!("{k}: {a} → {b}"))
+        .collect();
+    if text.is_empty() {
+        "no change".into()
+    } else {
+        text.join("; ")
+    }
 }
 
 fn check_rooms(capacity: i64, rooms: &[Room]) -> Result<(), EditError> {
@@ -200,11 +227,7 @@ pub async fn update(
         target: format!("exam:{id}"),
         amount_fen: Some(exam.fee_fen),
         reason: "",
-        detail: format!(
-            "before: {} | after: {}",
-            describe(&before_exam, &rooms_before),
-            describe(exam, rooms)
-        ),
+        detail: changes(&before_exam, &rooms_before, exam, rooms),
     };
     audit::record(&mut tx, &entry, at).await?;
     tx.commit().await?;

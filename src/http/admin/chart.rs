@@ -25,8 +25,10 @@ pub fn bars(labels: &[String], values: &[i64], title: &str) -> String {
         "<svg class=\"chart\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
         escape(title)
     );
-    for step in 0..=4 {
-        let v = top_value * step / 4;
+    // Whole-number grid lines: the axis top is 1, 2 or a multiple of 5.
+    let steps = if top_value >= 5 { 5 } else { top_value };
+    for step in 0..=steps {
+        let v = top_value * step / steps;
         let y = top + plot_h - plot_h * (v as f64) / (top_value as f64);
         svg.push_str(&format!(
             "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" class=\"grid\"/><text x=\"{}\" y=\"{:.1}\" class=\"axis\" text-anchor=\"end\">{v}</text>",

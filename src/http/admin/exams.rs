@@ -305,7 +305,18 @@ pub async fn update(
 ) -> PageResult<Response> {
     staff.require(Perm::EditExams)?;
     let before = load(&state, id).await?;
-    let (exam, rooms, mut errors) = parse_form(&form, before.code.clone());
+    let (mut exam, rooms, mut errors) = parse_form(&form, before.code.clone());
+    // The form shows minutes; a time left as shown keeps its stored seconds.
+    let keep = |typed: i64, stored: i64| {
+        if typed == stored - stored.rem_euclid(60) {
+            stored
+        } else {
+            typed
+        }
+    };
+    exam.opens_at = keep(exam.opens_at, before.opens_at);
+    exam.closes_at = keep(exam.closes_at, before.closes_at);
+    exam.starts_at = keep(exam.starts_at, before.starts_at);
     if errors.is_empty() {
         let actor = Actor {
             admin_id: staff.0.admin_id,

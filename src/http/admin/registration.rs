@@ -18,6 +18,8 @@ use crate::payments::refunds::new_out_refund_no;
 
 pub struct Event {
     pub at: i64,
+    /// Orders events of the same second in the order they can happen.
+    pub rank: u8,
     pub when: String,
     pub title: String,
     pub detail: String,
@@ -105,6 +107,7 @@ fn order_events(order: &OrderView, events: &mut Vec<Event>) {
     let no = &order.out_trade_no;
     events.push(Event {
         at: order.created_at,
+        rank: 1,
         when: page::when(order.created_at),
         title: "创建订单".into(),
         detail: format!("商户订单号 {no}，金额 {}", page::yuan(order.total_fee)),
@@ -115,6 +118,7 @@ fn order_events(order: &OrderView, events: &mut Vec<Event>) {
         // The prepay time is not stored; it follows the order's creation within seconds.
         events.push(Event {
             at: order.created_at,
+            rank: 2,
             when: page::when(order.created_at),
             title: "微信预支付".into(),
             detail: format!(
@@ -128,6 +132,7 @@ fn order_events(order: &OrderView, events: &mut Vec<Event>) {
     if let Some(paid_at) = order.paid_at {
         events.push(Event {
             at: paid_at,
+            rank: 4,
             when: page::when(paid_at),
             title: "付款成功".into(),
             detail: format!(
@@ -142,6 +147,7 @@ fn order_events(order: &OrderView, events: &mut Vec<Event>) {
     if let Some(closed_at) = order.closed_at.filter(|_| order.status == "closed") {
         events.push(Event {
             at: closed_at,
+            rank: 8,
             when: page::when(closed_at),
             title: "订单关闭".into(),
             detail: format!("商户订单号 {no}"),
@@ -151,17 +157,48 @@ fn order_events(order: &OrderView, events: &mut Vec<Event>) {
     }
 }
 
+/// The stored outcome of a callback (English, for logs and support) in words for staff.
+fn outcome_label(outcome: &str) -> String {
+    let known = match outcome {
+        "paid" => "已记为付款",
+        "repeat: already paid" => "重复通知，已付款，未重复记账",
+        "paid after expiry: seat given back" => "保留时间过后付款，已重新分配名额",
+        "paid after expiry: no seat, queued for refund" => {
+            "保留时间过后付款，无名额，已列入待退款队列"
+        }
+        "payment failed at WeChat" => "微信支付告知付款失败",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_string();
+    }
+    if let Some(why) = outcome.strip_prefix("refused: ") {
+        let why = match why {
+            "amount mismatch" => "金额与订单不符",
+            "bad signature" => "签名错误",
+            "unknown order" => "订单不存在",
+            _ => why,
+        };
+        return format!("已拒收（{why}）");
+    }
+    if outcome.starts_with("refund ") && outcome.ends_with(" SUCCESS") {
+        return "退款成功".into();
+    }
+    outcome.to_string()
+}
+
 fn callback_event(c: &Callback) -> Event {
     let refused = c.outcome.starts_with("refused");
     Event {
         at: c.received_at,
+        rank: if c.kind == "refund" { 6 } else { 3 },
         when: page::when(c.received_at),
         title: if c.kind == "refund" {
             "收到退款通知".into()
         } else {
             "收到支付通知".into()
         },
-        detail: format!("处理结果：{}", c.outcome),
+        detail: format!("处理结果：{}", outcome_label(&c.outcome)),
         class: if refused { "bad" } else { "info" },
         raw: Some(c.body.clone()),
     }
@@ -170,6 +207,7 @@ fn callback_event(c: &Callback) -> Event {
 fn refund_events(r: &Refund, events: &mut Vec<Event>) {
     events.push(Event {
         at: r.created_at,
+        rank: 5,
         when: page::when(r.created_at),
         title: "申请退款".into(),
         detail: format!(
@@ -185,6 +223,7 @@ fn refund_events(r: &Refund, events: &mut Vec<Event>) {
     if matches!(r.status.as_str(), "success" | "failed" | "closed") {
         events.push(Event {
             at: r.updated_at,
+            rank: 7,
             when: page::when(r.updated_at),
             title: format!(
                 "退款{}",
@@ -220,6 +259,7 @@ pub async fn show(
 
     let mut events = vec![Event {
         at: r.created_at,
+        rank: 0,
         when: page::when(r.created_at),
         title: "提交报名".into(),
         detail: format!("{}，{}", r.name, exam.title),
@@ -234,7 +274,7 @@ pub async fn show(
         refund_events(refund, &mut events);
     }
     // A stable sort keeps each order's own sequence where times are equal.
-    events.sort_by_key(|e| e.at);
+    events.sort_by_key(|e| (e.at, e.rank));
 
     let mut flags: Vec<Flag> = r
         .flags
