@@ -18,7 +18,11 @@ pub struct AppState {
     pub secret: Secret,
     pub demo: bool,
     pub wechat: Option<crate::payments::Wechat>,
+    /// The embedded WeChat simulator of demo mode, served under `/_sim`.
+    pub simulator: Option<crate::wechat::simulator::Simulator>,
     pub login_limiter: Arc<crate::http::rate_limit::RateLimiter>,
+    /// Writes payment notifies in group commits.
+    pub payment_writer: crate::payments::writer::PaymentWriter,
     /// Names this process in row claims, so two instances never work on one order.
     pub worker_id: Arc<str>,
 }
@@ -43,7 +47,11 @@ pub fn build_app(state: AppState) -> Router {
         .merge(crate::http::api::router())
         .merge(crate::http::notify::router())
         .merge(crate::http::admin::router(state.clone()))
-        .with_state(state);
+        .with_state(state.clone());
+    let router = match &state.simulator {
+        Some(sim) => router.nest("/_sim", sim.router()),
+        None => router,
+    };
     crate::http::request_log::layer(router)
 }
 
@@ -109,6 +117,14 @@ pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, Str
     } else {
         settings.wechat.clone()
     };
+    let simulator = match (&wechat_config, demo) {
+        (Some(config), true) => {
+            let mut sim_config = crate::wechat::simulator::SimulatorConfig::from_wechat(config);
+            sim_config.time_scale = settings.sim_time_scale;
+            Some(crate::wechat::simulator::Simulator::new(sim_config))
+        }
+        _ => None,
+    };
     let wechat = wechat_config
         .map(crate::payments::Wechat::new)
         .transpose()?;
@@ -117,12 +133,15 @@ pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, Str
     ));
     let worker_id: Arc<str> =
         format!("{}-{}", std::process::id(), crate::util::random_hex(4)).into();
+    let payment_writer = crate::payments::writer::PaymentWriter::start(db.clone());
     Ok(AppState {
         db,
         settings: Arc::new(settings),
         secret,
         demo,
         wechat,
+        simulator,
+        payment_writer,
         login_limiter,
         worker_id,
     })

@@ -39,6 +39,8 @@ pub struct Settings {
     pub trusted_proxy: Option<std::net::IpAddr>,
     /// Seconds between background job passes; 0 runs none (tests drive them by hand).
     pub job_interval_seconds: u64,
+    /// The simulator's clock: 1.0 replays WeChat's real notify schedule, 0.001 runs it in ms.
+    pub sim_time_scale: f64,
 }
 
 pub use crate::wechat::{DEFAULT_API_BASE_URL, DEFAULT_PAY_BASE_URL};
@@ -267,7 +269,21 @@ impl Settings {
                     )
                 },
             )?;
+        let sim_time_scale = match source.get("EXAMDESK_SIM_TIME_SCALE") {
+            None => 1.0,
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x > 0.0)
+                .ok_or_else(|| {
+                    bad(
+                        "EXAMDESK_SIM_TIME_SCALE",
+                        format!("not a positive number: {v:?}"),
+                    )
+                })?,
+        };
         Ok(Self {
+            sim_time_scale,
             job_interval_seconds,
             bind,
             database_url,

@@ -50,8 +50,27 @@ pub async fn serve(settings: Settings, force_demo: bool) -> Result<(), String> {
     Ok(())
 }
 
-pub async fn run_simulator(_settings: Settings, _bind: std::net::SocketAddr) -> Result<(), String> {
-    Err("the WeChat simulator is not built into this version yet".into())
+/// `examdesk simulator`: plays WeChat for the merchant named by the `WECHAT_*` settings (the demo
+/// merchant when none are set).
+pub async fn run_simulator(settings: Settings, bind: std::net::SocketAddr) -> Result<(), String> {
+    let config = settings
+        .wechat
+        .clone()
+        .unwrap_or_else(|| wechat_config(&settings));
+    let mut sim_config = crate::wechat::simulator::SimulatorConfig::from_wechat(&config);
+    sim_config.time_scale = settings.sim_time_scale;
+    println!(
+        "WeChat simulator for merchant {} (appid {})",
+        config.mch_id, config.appid
+    );
+    println!("  listening      http://{bind}  (also under /_sim)");
+    println!("  point WECHAT_PAY_BASE_URL and WECHAT_API_BASE_URL at http://{bind}");
+    tokio::select! {
+        served = crate::wechat::simulator::run_standalone(sim_config, bind) => {
+            served.map_err(|e| format!("--bind {bind}: {e}"))
+        }
+        () = app::shutdown_signal() => Ok(()),
+    }
 }
 
 /// Creates the demo exam and admin once; later starts find them and change nothing.

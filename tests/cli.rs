@@ -321,3 +321,40 @@ fn send_signal(pid: u32, signal: i32) {
         .unwrap();
     assert!(status.success());
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_simulator_command_plays_wechat_on_its_own() {
+    use std::io::{BufRead, BufReader};
+    let db = TestDb::new().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_examdesk"))
+        .args(["simulator", "--bind", &bind])
+        .current_dir(db.dir.path())
+        .env_clear()
+        .env("EXAMDESK_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("WeChat simulator"), "{first}");
+    let mut answer = String::new();
+    for _ in 0..50 {
+        if let Ok(res) = reqwest::get(format!("http://{bind}/sns/jscode2session?appid={}&secret={}&js_code=abc&grant_type=authorization_code", examdesk::demo::DEMO_APPID, examdesk::demo::DEMO_APP_SECRET)).await {
+            answer = res.text().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(answer.contains("openid"), "{answer}");
+    assert!(!answer.contains("errcode\":40029"), "{answer}");
+    send_signal(child.id(), 15);
+    assert!(child.wait().unwrap().success());
+}

@@ -1,7 +1,7 @@
 //! Orders (one WeChat out_trade_no each) and the one transaction that records a payment.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{AnyConnection, Row};
 
 use super::{Db, is_unique_violation};
 
@@ -218,8 +218,7 @@ pub enum PaymentOutcome {
     ConflictingTransaction,
 }
 
-/// Records a payment WeChat confirmed, in one transaction: one conditional UPDATE of the order
-/// decides who records it, so repeats — sequential or concurrent — change nothing.
+/// Records a payment WeChat confirmed, in one transaction of its own.
 pub async fn record_payment(
     db: &Db,
     order: &Order,
@@ -228,36 +227,47 @@ pub async fn record_payment(
     at: i64,
 ) -> Result<PaymentOutcome, sqlx::Error> {
     let mut tx = db.write.begin().await?;
+    let outcome = apply_payment(&mut tx, order, transaction_id, paid_fee, at).await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Records a payment inside the caller's transaction. One conditional UPDATE of the order decides
+/// who records it, so repeats — sequential, concurrent, or in the same batch — change nothing.
+/// No statement here can fail on a constraint (each guards itself with a condition), so many
+/// payments can share one transaction and one commit without savepoints.
+pub async fn apply_payment(
+    conn: &mut AnyConnection,
+    order: &Order,
+    transaction_id: &str,
+    paid_fee: i64,
+    at: i64,
+) -> Result<PaymentOutcome, sqlx::Error> {
     let won = sqlx::query(
         "UPDATE orders SET status = 'paid', transaction_id = $2, paid_fee = $3, paid_at = $4, updated_at = $4, \
-         claimed_by = NULL, claim_until = NULL WHERE id = $1 AND status IN ('created', 'prepaid', 'closed')",
+         claimed_by = NULL, claim_until = NULL WHERE id = $1 AND status IN ('created', 'prepaid', 'closed') \
+         AND NOT EXISTS (SELECT 1 FROM orders other WHERE other.transaction_id = $2)",
     )
     .bind(order.id)
     .bind(transaction_id)
     .bind(paid_fee)
     .bind(at)
-    .execute(&mut *tx)
-    .await;
-    let won = match won {
-        Ok(done) => done.rows_affected() == 1,
-        // The same transaction_id on another order: WeChat never does this; refuse it.
-        Err(e) if is_unique_violation(&e) => {
-            tx.rollback().await?;
-            return Ok(PaymentOutcome::ConflictingTransaction);
-        }
-        Err(e) => return Err(e),
-    };
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
     if !won {
         let existing: Option<String> =
             sqlx::query("SELECT transaction_id FROM orders WHERE id = $1")
                 .bind(order.id)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *conn)
                 .await?
                 .try_get("transaction_id")?;
-        tx.rollback().await?;
         return Ok(if existing.as_deref() == Some(transaction_id) {
             PaymentOutcome::AlreadyRecorded
         } else {
+            // Either the order was paid by another transaction, or this transaction_id already
+            // paid another order: WeChat never does either, so nothing is recorded.
             PaymentOutcome::ConflictingTransaction
         });
     }
@@ -267,60 +277,64 @@ pub async fn record_payment(
     )
     .bind(order.registration_id)
     .bind(at)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    let outcome = if paid.rows_affected() == 1 {
-        PaymentOutcome::Recorded
-    } else {
-        reinstate_or_queue_refund(&mut tx, order.registration_id, at).await?
-    };
-    tx.commit().await?;
-    Ok(outcome)
+    if paid.rows_affected() == 1 {
+        return Ok(PaymentOutcome::Recorded);
+    }
+    reinstate_or_queue_refund(conn, order.registration_id, at).await
 }
 
-/// A payment for a registration whose hold had ended: give the seat back if one is left (and no
-/// newer live registration of the candidate stands in the way), otherwise flag it for a refund.
+/// A payment for a registration whose hold had ended: give the seat back if one is left and no
+/// newer live registration of the same candidate or ID number stands in the way; otherwise flag
+/// it for a refund. The seat is taken first (the conditional UPDATE locks the exam's row) and
+/// handed back if the registration cannot be reinstated, so no statement can break a constraint.
 async fn reinstate_or_queue_refund(
-    tx: &mut Transaction<'static, Any>,
+    conn: &mut AnyConnection,
     registration_id: i64,
     at: i64,
 ) -> Result<PaymentOutcome, sqlx::Error> {
-    let mut attempt = sqlx::Connection::begin(&mut **tx).await?;
     let seat = sqlx::query(
         "UPDATE exams SET seats_taken = seats_taken + 1, updated_at = $2 \
          WHERE id = (SELECT exam_id FROM registrations WHERE id = $1) AND seats_taken < capacity",
     )
     .bind(registration_id)
     .bind(at)
-    .execute(&mut *attempt)
-    .await?;
-    if seat.rows_affected() == 1 {
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if seat {
         let back = sqlx::query(
             "UPDATE registrations SET status = 'paid', paid_at = $2, updated_at = $2, \
-             flags = flags || 'paid_after_expiry;' WHERE id = $1 AND status IN ('expired', 'cancelled')",
+             flags = flags || 'paid_after_expiry;' \
+             WHERE id = $1 AND status IN ('expired', 'cancelled') \
+             AND NOT EXISTS (SELECT 1 FROM registrations live WHERE live.exam_id = registrations.exam_id \
+                 AND live.id <> registrations.id AND live.status IN ('pending_payment', 'paid', 'refunding') \
+                 AND (live.candidate_id = registrations.candidate_id OR live.id_number = registrations.id_number))",
         )
         .bind(registration_id)
         .bind(at)
-        .execute(&mut *attempt)
-        .await;
-        match back {
-            Ok(done) if done.rows_affected() == 1 => {
-                attempt.commit().await?;
-                return Ok(PaymentOutcome::RecordedAfterExpiry);
-            }
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {}
-            Err(e) => return Err(e),
+        .execute(&mut *conn)
+        .await?;
+        if back.rows_affected() == 1 {
+            return Ok(PaymentOutcome::RecordedAfterExpiry);
         }
+        sqlx::query(
+            "UPDATE exams SET seats_taken = seats_taken - 1 \
+             WHERE id = (SELECT exam_id FROM registrations WHERE id = $1)",
+        )
+        .bind(registration_id)
+        .execute(&mut *conn)
+        .await?;
     }
-    attempt.rollback().await?;
     sqlx::query(
         "UPDATE registrations SET needs_refund = 1, updated_at = $2, \
          flags = flags || 'paid_after_expiry;no_seat;' WHERE id = $1",
     )
     .bind(registration_id)
     .bind(at)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     tracing::warn!(
         registration_id,
@@ -331,7 +345,7 @@ async fn reinstate_or_queue_refund(
 
 /// Keeps every callback as received, whatever became of it.
 pub async fn log_callback(
-    db: &Db,
+    conn: &mut AnyConnection,
     kind: &str,
     out_trade_no: Option<&str>,
     body: &str,
@@ -346,7 +360,7 @@ pub async fn log_callback(
     .bind(out_trade_no)
     .bind(body)
     .bind(outcome)
-    .execute(&db.write)
+    .execute(conn)
     .await
     .map(|_| ())
 }

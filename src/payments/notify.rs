@@ -4,6 +4,7 @@
 
 use crate::app::AppState;
 use crate::db::orders::{self, PaymentOutcome};
+use crate::payments::writer::outcome_label;
 use crate::util::now;
 use crate::wechat::notify::{NotifyError, SUCCESS_REPLY, fail_reply, parse_pay_notify};
 
@@ -37,12 +38,13 @@ pub async fn handle_pay_notify(state: &AppState, body: &[u8]) -> Reply {
     }
 }
 
-async fn process(state: &AppState, body: &[u8]) -> Result<Reply, sqlx::Error> {
+async fn process(state: &AppState, body: &[u8]) -> Result<Reply, String> {
     let Ok(wechat) = state.wechat() else {
         return Ok(fail("payments are not configured"));
     };
+    let writer = &state.payment_writer;
     let at = now();
-    let text = String::from_utf8_lossy(body);
+    let text = String::from_utf8_lossy(body).into_owned();
     let notify = match parse_pay_notify(&wechat.config, body, None) {
         Ok(n) => n,
         Err(e) => {
@@ -55,34 +57,30 @@ async fn process(state: &AppState, body: &[u8]) -> Result<Reply, sqlx::Error> {
                 _ => "refused: invalid notify",
             };
             tracing::warn!(error = %e, "pay notify refused");
-            orders::log_callback(&state.db, "pay", None, &text, outcome, at).await?;
+            writer.log(None, text, outcome, at).await?;
             return Ok(fail(outcome.trim_start_matches("refused: ")));
         }
     };
     let no = notify.out_trade_no.as_str();
-    let Some(order) = orders::by_out_trade_no(&state.db, no).await? else {
+    let order = orders::by_out_trade_no(&state.db, no)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(order) = order else {
         tracing::warn!(out_trade_no = no, "pay notify for an unknown order");
-        orders::log_callback(
-            &state.db,
-            "pay",
-            Some(no),
-            &text,
-            "refused: unknown order",
-            at,
-        )
-        .await?;
+        writer
+            .log(Some(no), text, "refused: unknown order", at)
+            .await?;
         return Ok(fail("unknown out_trade_no"));
     };
     if notify.sign_type.as_str() != order.sign_type {
-        orders::log_callback(
-            &state.db,
-            "pay",
-            Some(no),
-            &text,
-            "refused: sign type differs from the order's",
-            at,
-        )
-        .await?;
+        writer
+            .log(
+                Some(no),
+                text,
+                "refused: sign type differs from the order's",
+                at,
+            )
+            .await?;
         return Ok(fail("sign type differs from the order"));
     }
     if notify.total_fee != order.total_fee {
@@ -93,51 +91,36 @@ async fn process(state: &AppState, body: &[u8]) -> Result<Reply, sqlx::Error> {
             expected = order.total_fee,
             "ALERT: pay notify amount differs from the order; refused"
         );
-        orders::log_callback(
-            &state.db,
-            "pay",
-            Some(no),
-            &text,
-            "refused: amount mismatch",
-            at,
-        )
-        .await?;
+        writer
+            .log(Some(no), text, "refused: amount mismatch", at)
+            .await?;
         return Ok(fail("total_fee does not match the order"));
     }
     if !notify.is_success() {
-        orders::log_callback(
-            &state.db,
-            "pay",
-            Some(no),
-            &text,
-            "payment failed at WeChat",
+        writer
+            .log(Some(no), text, "payment failed at WeChat", at)
+            .await?;
+        return Ok(success());
+    }
+    let outcome = writer
+        .pay(
+            order.clone(),
+            notify.transaction_id.clone(),
+            notify.total_fee,
+            text,
             at,
         )
         .await?;
-        return Ok(success());
-    }
-    let outcome = orders::record_payment(
-        &state.db,
-        &order,
-        &notify.transaction_id,
-        notify.total_fee,
-        at,
-    )
-    .await?;
-    let label = match outcome {
-        PaymentOutcome::Recorded => "paid",
-        PaymentOutcome::AlreadyRecorded => "repeat: already paid",
-        PaymentOutcome::RecordedAfterExpiry => "paid after expiry: seat given back",
-        PaymentOutcome::RecordedNeedsRefund => "paid after expiry: no seat, queued for refund",
-        PaymentOutcome::ConflictingTransaction => "refused: order paid by another transaction",
-    };
-    orders::log_callback(&state.db, "pay", Some(no), &text, label, at).await?;
     if outcome == PaymentOutcome::ConflictingTransaction {
         tracing::error!(target: "alert", out_trade_no = no, "ALERT: second transaction for a paid order");
         return Ok(fail("order already paid by another transaction"));
     }
     if outcome != PaymentOutcome::AlreadyRecorded {
-        tracing::info!(out_trade_no = no, outcome = label, "payment recorded");
+        tracing::info!(
+            out_trade_no = no,
+            outcome = outcome_label(&outcome),
+            "payment recorded"
+        );
         crate::payments::reconcile::after_payment(state, order.registration_id).await;
     }
     Ok(success())

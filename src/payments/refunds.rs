@@ -208,7 +208,9 @@ async fn process_notify(state: &AppState, body: &[u8]) -> Result<Reply, sqlx::Er
     let log = |no: Option<String>, outcome: String| {
         let text = text.clone();
         async move {
-            crate::db::orders::log_callback(&state.db, "refund", no.as_deref(), &text, &outcome, at)
+            // Its own short write, after the refund's transaction: never inside it (one SQLite writer).
+            let mut conn = state.db.write.acquire().await?;
+            crate::db::orders::log_callback(&mut conn, "refund", no.as_deref(), &text, &outcome, at)
                 .await
         }
     };

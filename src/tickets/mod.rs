@@ -1,1 +1,15 @@
-//! Admission tickets: numbers, seats, the PDF and its QR code.
+//! Admission tickets: numbers, seats, the QR verify token, photo checks and the ticket PDF.
+//!
+//! A pure library: no database, no HTTP. The app stores what these functions return.
+
+pub mod fonts;
+pub mod number;
+pub mod pdf;
+pub mod photo;
+pub mod qr;
+pub mod seats;
+mod splitmix;
+pub mod token;
+
+pub use fonts::TicketFonts;
+pub use pdf::{RenderedTicket, TicketData, TicketError, TicketPhoto, render_bulk, render_ticket};

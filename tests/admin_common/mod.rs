@@ -6,30 +6,30 @@
 use std::time::Duration;
 
 use examdesk::db::admins::{self, Role};
-use examdesk::demo::{DEMO_API_KEY, DEMO_APP_SECRET, DEMO_APPID, DEMO_MCH_ID};
 use examdesk::domain::exam::NewExam;
-use examdesk::wechat::simulator::{Simulator, SimulatorConfig};
+use examdesk::wechat::simulator::Simulator;
 use serde_json::{Value, json};
 
 #[path = "../common/mod.rs"]
 pub mod common;
 
-pub use common::{TestApp, TestDb};
+pub use common::TestApp;
 
 pub const PASSWORD: &str = "correct-horse-battery";
 
-/// The app and the simulator it pays through; notifies and refunds settle in milliseconds.
+/// The app (demo mode, so WeChat is its embedded simulator under `/_sim`) and that simulator;
+/// notifies and refunds settle in milliseconds.
 pub async fn spawn() -> (TestApp, Simulator) {
-    let mut config = SimulatorConfig::new(DEMO_APPID, DEMO_APP_SECRET, DEMO_MCH_ID, DEMO_API_KEY);
-    config.time_scale = 0.001;
-    config.refund_delay = Duration::from_secs(50);
-    let sim = Simulator::new(config);
-    let db = TestDb::new().await;
-    let router_sim = sim.clone();
-    let app = TestApp::spawn_on(db, &[("EXAMDESK_LOGIN_PER_MINUTE", "0")], move |state| {
-        examdesk::build_app(state).nest("/_sim", router_sim.router())
-    })
+    let app = TestApp::spawn_with(&[
+        ("EXAMDESK_LOGIN_PER_MINUTE", "0"),
+        ("EXAMDESK_SIM_TIME_SCALE", "0.001"),
+    ])
     .await;
+    let sim = app
+        .state
+        .simulator
+        .clone()
+        .expect("demo mode embeds the simulator");
     (app, sim)
 }
 

@@ -134,6 +134,7 @@ impl TestApp {
             ("EXAMDESK_PUBLIC_URL".into(), url.clone()),
             ("EXAMDESK_DATABASE_URL".into(), db.url.clone()),
             ("EXAMDESK_DATA_DIR".into(), data_dir.display().to_string()),
+            ("EXAMDESK_SIM_TIME_SCALE".into(), "0.001".into()),
         ];
         pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let settings = Settings::from_source(&Source::from_pairs(pairs)).expect("test settings");
@@ -169,5 +170,138 @@ impl TestApp {
             Some(handle) => handle.await.expect("server task"),
             None => Ok(()),
         }
+    }
+}
+
+/// A valid resident ID number for a sequence number, computed by the GB 11643 rule here in the
+/// test (independently of the code under test).
+pub fn id_number(seq: u32) -> String {
+    let body = format!(
+        "110105199{}{:02}{:02}{:03}",
+        seq % 10,
+        1 + (seq / 10) % 12,
+        1 + (seq / 120) % 28,
+        seq % 1000
+    );
+    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .bytes()
+        .zip(weights)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize] as char;
+    format!("{body}{check}")
+}
+
+impl TestApp {
+    /// Signs in through the simulator's jscode2session; the same code is the same candidate.
+    pub async fn login(&self, code: &str) -> String {
+        let res = self
+            .http
+            .post(self.at("/api/v1/login"))
+            .json(&serde_json::json!({ "code": code }))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(
+            res.status(),
+            200,
+            "login failed: {}",
+            res.text().await.unwrap_or_default()
+        );
+        let body: serde_json::Value = res.json().await.expect("login JSON");
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    /// An exam open for registration now.
+    pub async fn create_exam(&self, code: &str, capacity: i64, fee_fen: i64) -> i64 {
+        let now = examdesk::util::now();
+        let exam = examdesk::domain::exam::NewExam {
+            code: code.into(),
+            title: "2026年全国英语等级考试".into(),
+            fee_fen,
+            capacity,
+            opens_at: now - 60,
+            closes_at: now + 86_400,
+            starts_at: now + 2 * 86_400,
+            venue: "北京市海淀区考试中心".into(),
+        };
+        examdesk::db::exams::create(&self.state.db, &exam)
+            .await
+            .expect("exam created")
+    }
+
+    pub async fn register(&self, token: &str, exam_id: i64, seq: u32) -> reqwest::Response {
+        self.http
+            .post(self.at("/api/v1/registrations"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({
+                "exam_id": exam_id,
+                "name": "张三",
+                "id_number": id_number(seq),
+                "phone": "13800138000",
+            }))
+            .send()
+            .await
+            .expect("register request")
+    }
+
+    pub async fn get_json(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
+        let res = self
+            .http
+            .get(self.at(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn post_json(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
+        let res = self
+            .http
+            .post(self.at(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("POST");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub fn simulator(&self) -> &examdesk::wechat::simulator::Simulator {
+        self.state
+            .simulator
+            .as_ref()
+            .expect("tests run in demo mode with the simulator")
+    }
+
+    /// A single number from the database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::Row::try_get(
+            &sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_one(&self.state.db.read)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}")),
+            0,
+        )
+        .expect("a number")
+    }
+
+    /// Waits (bounded) until the registration has the status.
+    pub async fn wait_for_status(&self, token: &str, id: i64, status: &str) -> serde_json::Value {
+        let mut last = serde_json::Value::Null;
+        for _ in 0..100 {
+            let (_, body) = self
+                .get_json(token, &format!("/api/v1/registrations/{id}"))
+                .await;
+            if body["status"] == status {
+                return body;
+            }
+            last = body;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("registration {id} never became {status}: {last}");
     }
 }

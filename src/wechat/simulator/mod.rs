@@ -90,6 +90,8 @@ pub struct SimOrder {
     pub trade_type: String,
     pub openid: Option<String>,
     pub notify_url: String,
+    /// The payer's address as the merchant reported it.
+    pub spbill_create_ip: String,
     pub sign_type: SignType,
     pub trade_state: TradeState,
     pub transaction_id: Option<String>,
@@ -240,6 +242,11 @@ impl Simulator {
             trade_type: o.trade_type.clone(),
             openid: o.openid.clone(),
             notify_url: o.notify_url.clone(),
+            spbill_create_ip: o
+                .content
+                .get("spbill_create_ip")
+                .cloned()
+                .unwrap_or_default(),
             sign_type: o.sign_type,
             trade_state: o.state,
             transaction_id: o.transaction_id.clone(),

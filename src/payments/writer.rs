@@ -1,0 +1,200 @@
+//! Group commit for payment notifies. A payment is answered SUCCESS only once it is durable, and
+//! one fsync per notify caps a disk at a few hundred per second; so notifies that arrive together
+//! are written together: one task takes whatever is waiting, applies each in one transaction,
+//! commits once, and only then answers every waiting handler.
+
+use sqlx::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::Db;
+use crate::db::orders::{self, Order, PaymentOutcome};
+
+/// Most notifies written by one commit; bounds a transaction's size and its locks.
+const MAX_BATCH: usize = 512;
+/// Notifies waiting for the writer before handlers wait for room (back-pressure).
+const QUEUE: usize = 8192;
+
+enum Job {
+    Pay {
+        order: Order,
+        transaction_id: String,
+        fee: i64,
+        body: String,
+        at: i64,
+        reply: oneshot::Sender<Result<PaymentOutcome, String>>,
+    },
+    Log {
+        out_trade_no: Option<String>,
+        body: String,
+        outcome: String,
+        at: i64,
+        reply: oneshot::Sender<Result<PaymentOutcome, String>>,
+    },
+}
+
+impl Job {
+    fn order_id(&self) -> i64 {
+        match self {
+            Job::Pay { order, .. } => order.id,
+            Job::Log { .. } => i64::MAX,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct PaymentWriter {
+    queue: mpsc::Sender<Job>,
+}
+
+impl PaymentWriter {
+    /// Starts the writer task on the current runtime.
+    pub fn start(db: Db) -> Self {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        tokio::spawn(run(db, jobs));
+        Self { queue }
+    }
+
+    /// Records a verified payment (with its raw callback); returns once it is committed.
+    pub async fn pay(
+        &self,
+        order: Order,
+        transaction_id: String,
+        fee: i64,
+        body: String,
+        at: i64,
+    ) -> Result<PaymentOutcome, String> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Pay {
+            order,
+            transaction_id,
+            fee,
+            body,
+            at,
+            reply,
+        };
+        self.submit(job, answer).await
+    }
+
+    /// Keeps a callback that changed nothing (refused, or a failed payment); returns once committed.
+    pub async fn log(
+        &self,
+        out_trade_no: Option<&str>,
+        body: String,
+        outcome: &str,
+        at: i64,
+    ) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Log {
+            out_trade_no: out_trade_no.map(str::to_string),
+            body,
+            outcome: outcome.to_string(),
+            at,
+            reply,
+        };
+        self.submit(job, answer).await.map(|_| ())
+    }
+
+    async fn submit(
+        &self,
+        job: Job,
+        answer: oneshot::Receiver<Result<PaymentOutcome, String>>,
+    ) -> Result<PaymentOutcome, String> {
+        self.queue
+            .send(job)
+            .await
+            .map_err(|_| "payment writer stopped".to_string())?;
+        answer
+            .await
+            .map_err(|_| "payment writer stopped".to_string())?
+    }
+}
+
+pub fn outcome_label(outcome: &PaymentOutcome) -> &'static str {
+    match outcome {
+        PaymentOutcome::Recorded => "paid",
+        PaymentOutcome::AlreadyRecorded => "repeat: already paid",
+        PaymentOutcome::RecordedAfterExpiry => "paid after expiry: seat given back",
+        PaymentOutcome::RecordedNeedsRefund => "paid after expiry: no seat, queued for refund",
+        PaymentOutcome::ConflictingTransaction => "refused: order paid by another transaction",
+    }
+}
+
+async fn run(db: Db, mut jobs: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = jobs.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        // The same lock order in every instance's batches keeps two instances from deadlocking.
+        batch.sort_by_key(Job::order_id);
+        match write(&db, &batch).await {
+            Ok(outcomes) => {
+                for (job, outcome) in batch.drain(..).zip(outcomes) {
+                    answer(job, Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, jobs = batch.len(), "payment batch not committed; WeChat will resend");
+                for job in batch.drain(..) {
+                    answer(job, Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+fn answer(job: Job, result: Result<PaymentOutcome, String>) {
+    let reply = match job {
+        Job::Pay { reply, .. } | Job::Log { reply, .. } => reply,
+    };
+    // A handler that gave up (client gone) just doesn't hear the answer; the data is committed.
+    let _ = reply.send(result);
+}
+
+async fn write(db: &Db, batch: &[Job]) -> Result<Vec<PaymentOutcome>, sqlx::Error> {
+    let mut conn = db.write.acquire().await?;
+    let mut tx = conn.begin().await?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for job in batch {
+        match job {
+            Job::Pay {
+                order,
+                transaction_id,
+                fee,
+                body,
+                at,
+                ..
+            } => {
+                let outcome =
+                    orders::apply_payment(&mut tx, order, transaction_id, *fee, *at).await?;
+                orders::log_callback(
+                    &mut tx,
+                    "pay",
+                    Some(&order.out_trade_no),
+                    body,
+                    outcome_label(&outcome),
+                    *at,
+                )
+                .await?;
+                outcomes.push(outcome);
+            }
+            Job::Log {
+                out_trade_no,
+                body,
+                outcome,
+                at,
+                ..
+            } => {
+                orders::log_callback(&mut tx, "pay", out_trade_no.as_deref(), body, outcome, *at)
+                    .await?;
+                outcomes.push(PaymentOutcome::AlreadyRecorded);
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
