@@ -48,6 +48,7 @@ pub fn build_app(state: AppState) -> Router {
         .route("/healthz", get(crate::http::health::healthz))
         .merge(crate::http::api::router())
         .merge(crate::http::notify::router())
+        .merge(crate::http::admin::router(state.clone()))
         .with_state(state.clone());
     let router = match &state.simulator {
         Some(sim) => router.nest("/_sim", sim.router()),

@@ -81,6 +81,7 @@ pub async fn run_once(state: &AppState, at: i64) -> Result<Report, sqlx::Error> 
         })
         .await?;
     }
+    crate::payments::refunds::job_pass(state, at).await?;
     Ok(report)
 }
 

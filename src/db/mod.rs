@@ -5,13 +5,18 @@
 //! integration tests run on both. Times are stored as Unix seconds and flags as integers because
 //! `Any` decodes neither SQLite booleans nor date types.
 
+pub mod admin_queries;
+pub mod admin_sessions;
 pub mod admins;
+pub mod audit;
 pub mod candidates;
+pub mod exam_edits;
 pub mod exams;
 pub mod meta;
 mod migrate;
 pub mod orders;
 pub mod photos;
+pub mod refunds;
 pub mod registrations;
 pub mod seating;
 

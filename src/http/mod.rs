@@ -1,5 +1,6 @@
 //! The HTTP surface: routers per audience, request logging, and health.
 
+pub mod admin;
 pub mod api;
 pub mod extract;
 pub mod health;

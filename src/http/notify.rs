@@ -15,6 +15,7 @@ const MAX_NOTIFY_BYTES: usize = 64 * 1024;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/wechat/pay/notify", post(pay_notify))
+        .route("/wechat/refund/notify", post(refund_notify))
         .layer(DefaultBodyLimit::max(MAX_NOTIFY_BYTES))
 }
 
@@ -30,6 +31,22 @@ async fn pay_notify(
         Ok(body) => xml(crate::payments::notify::handle_pay_notify(&state, &body)
             .await
             .body),
+        Err(_) => xml(crate::wechat::notify::fail_reply(
+            "body too large or unreadable",
+        )),
+    }
+}
+
+async fn refund_notify(
+    State(state): State<AppState>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> impl IntoResponse {
+    match body {
+        Ok(body) => xml(
+            crate::payments::refunds::handle_refund_notify(&state, &body)
+                .await
+                .body,
+        ),
         Err(_) => xml(crate::wechat::notify::fail_reply(
             "body too large or unreadable",
         )),

@@ -4,6 +4,7 @@
 pub mod checkout;
 pub mod notify;
 pub mod reconcile;
+pub mod refunds;
 pub mod writer;
 
 use std::sync::Arc;

@@ -1,0 +1,373 @@
+//! Exams: the list, the create and edit form (fee, capacity, rooms, windows, venue), and opening
+//! or closing registration. Every change goes to the audit log with the change itself.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::page::{self, Nav, PageError, PageResult, Perm, Staff};
+use crate::app::AppState;
+use crate::db::exam_edits::{self, Actor, EditError, Room};
+use crate::db::exams;
+use crate::domain::exam::NewExam;
+use crate::util::now;
+
+pub struct ExamRow {
+    pub id: i64,
+    pub code: String,
+    pub title: String,
+    pub fee: String,
+    pub seats: String,
+    pub window: String,
+    pub starts: String,
+    pub venue: String,
+    pub status: String,
+    pub status_label: &'static str,
+    pub status_class: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "exams.html")]
+struct ExamsPage {
+    nav: Nav,
+    exams: Vec<ExamRow>,
+}
+
+pub fn row(e: &exams::Exam) -> ExamRow {
+    ExamRow {
+        id: e.id,
+        code: e.code.clone(),
+        title: e.title.clone(),
+        fee: page::yuan(e.fee_fen),
+        seats: format!("{} / {}", e.seats_taken, e.capacity),
+        window: format!("{} 至 {}", page::when(e.opens_at), page::when(e.closes_at)),
+        starts: page::when(e.starts_at),
+        venue: e.venue.clone(),
+        status: e.status.clone(),
+        status_label: page::status_label(&e.status),
+        status_class: page::status_class(&e.status),
+    }
+}
+
+pub async fn list(State(state): State<AppState>, staff: Staff) -> PageResult<Response> {
+    let exams = exam_edits::list_all(&state.db).await?;
+    Ok(ExamsPage {
+        nav: staff.nav("exams"),
+        exams: exams.iter().map(row).collect(),
+    }
+    .into_response())
+}
+
+/// The form's fields as typed, so a refused form comes back with what was entered.
+#[derive(Deserialize, Default, Clone)]
+pub struct ExamForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    fee: String,
+    #[serde(default)]
+    capacity: String,
+    #[serde(default)]
+    opens: String,
+    #[serde(default)]
+    closes: String,
+    #[serde(default)]
+    starts: String,
+    #[serde(default)]
+    venue: String,
+    #[serde(default)]
+    rooms: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "exam_form.html")]
+struct ExamFormPage {
+    nav: Nav,
+    /// `None` while creating.
+    exam_id: Option<i64>,
+    status: String,
+    form: ExamForm,
+    errors: Vec<String>,
+    saved: bool,
+}
+
+fn rooms_text(rooms: &[Room]) -> String {
+    rooms
+        .iter()
+        .map(|r| format!("{} {}", r.name, r.capacity))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// One room per line: a name, then the number of seats (`第1考场 30`).
+fn parse_rooms(text: &str, errors: &mut Vec<String>) -> Vec<Room> {
+    let mut rooms = Vec::new();
+    for (i, line) in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
+        let (name, seats) = match line.rsplit_once([' ', '\t', ',', '，']) {
+            Some((n, s)) => (n.trim(), s.trim()),
+            None => ("", line),
+        };
+        match seats.parse::<i64>() {
+            Ok(capacity)
+                if capacity > 0
+                    && capacity <= 10_000
+                    && !name.is_empty()
+                    && name.chars().count() <= 40 =>
+            {
+                rooms.push(Room {
+                    room_no: i as i64 + 1,
+                    name: name.to_string(),
+                    capacity,
+                })
+            }
+            _ => errors.push(format!(
+                "考场第 {} 行“{line}”应为“考场名称 座位数”，例如“第1考场 30”",
+                i + 1
+            )),
+        }
+    }
+    rooms
+}
+
+fn parse_form(form: &ExamForm, code: String) -> (NewExam, Vec<Room>, Vec<String>) {
+    let mut errors = Vec::new();
+    let code_ok = (2..=16).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !code_ok {
+        errors.push("考试代码须为 2 到 16 位字母或数字（准考证号以它开头）".into());
+    }
+    let title = form.title.trim().to_string();
+    if title.is_empty() || title.chars().count() > 100 {
+        errors.push("考试名称须为 1 到 100 个字".into());
+    }
+    let fee_fen = match page::parse_yuan(&form.fee) {
+        Some(f) if f > 0 => f,
+        _ => {
+            errors.push("报名费须为大于 0 的金额，单位元，最多两位小数，例如 50 或 49.50".into());
+            0
+        }
+    };
+    let capacity = match form.capacity.trim().parse::<i64>() {
+        Ok(c) if c > 0 && c <= 1_000_000 => c,
+        _ => {
+            errors.push("报名人数上限须为正整数".into());
+            0
+        }
+    };
+    let mut time = |text: &str, label: &str| match page::from_local_input(text) {
+        Some(t) => t,
+        None => {
+            errors.push(format!("{label}不是有效的日期时间"));
+            0
+        }
+    };
+    let opens_at = time(&form.opens, "报名开始时间");
+    let closes_at = time(&form.closes, "报名截止时间");
+    let starts_at = time(&form.starts, "考试开始时间");
+    if opens_at != 0 && closes_at != 0 && opens_at >= closes_at {
+        errors.push("报名开始时间须早于报名截止时间".into());
+    }
+    if closes_at != 0 && starts_at != 0 && closes_at > starts_at {
+        errors.push("报名截止时间不能晚于考试开始时间".into());
+    }
+    let venue = form.venue.trim().to_string();
+    if venue.chars().count() > 200 {
+        errors.push("考点地址最多 200 个字".into());
+    }
+    let rooms = parse_rooms(&form.rooms, &mut errors);
+    let exam = NewExam {
+        code,
+        title,
+        fee_fen,
+        capacity,
+        opens_at,
+        closes_at,
+        starts_at,
+        venue,
+    };
+    (exam, rooms, errors)
+}
+
+pub async fn new_form(staff: Staff) -> PageResult<Response> {
+    staff.require(Perm::EditExams)?;
+    let t = now();
+    let form = ExamForm {
+        capacity: "100".into(),
+        fee: "50.00".into(),
+        opens: page::to_local_input(t - t % 3600 + 3600),
+        closes: page::to_local_input(t - t % 3600 + 3600 + 14 * 86_400),
+        starts: page::to_local_input(t - t % 3600 + 3600 + 21 * 86_400),
+        rooms: "第1考场 30\n第2考场 30\n第3考场 30\n第4考场 10".into(),
+        ..ExamForm::default()
+    };
+    Ok(ExamFormPage {
+        nav: staff.nav("exams"),
+        exam_id: None,
+        status: "closed".into(),
+        form,
+        errors: vec![],
+        saved: false,
+    }
+    .into_response())
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    staff: Staff,
+    Form(form): Form<ExamForm>,
+) -> PageResult<Response> {
+    staff.require(Perm::EditExams)?;
+    let code = form.code.trim().to_uppercase();
+    let (exam, rooms, mut errors) = parse_form(&form, code);
+    if errors.is_empty() {
+        let actor = Actor {
+            admin_id: staff.0.admin_id,
+            username: &staff.0.username,
+        };
+        match exam_edits::create(&state.db, &exam, &rooms, &actor, now()).await {
+            Ok(id) => {
+                return Ok(Redirect::to(&format!("/admin/exams/{id}/edit?saved=1")).into_response());
+            }
+            Err(EditError::Invalid(msg)) => errors.push(msg),
+            Err(EditError::Sql(e)) => return Err(e.into()),
+        }
+    }
+    Ok((
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        ExamFormPage {
+            nav: staff.nav("exams"),
+            exam_id: None,
+            status: "closed".into(),
+            form,
+            errors,
+            saved: false,
+        },
+    )
+        .into_response())
+}
+
+async fn load(state: &AppState, id: i64) -> PageResult<exams::Exam> {
+    exams::get(&state.db, id)
+        .await?
+        .ok_or_else(|| PageError::not_found("这场考试"))
+}
+
+#[derive(Deserialize, Default)]
+pub struct SavedQuery {
+    saved: Option<String>,
+}
+
+pub async fn edit_form(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    axum::extract::Query(query): axum::extract::Query<SavedQuery>,
+) -> PageResult<Response> {
+    staff.require(Perm::EditExams)?;
+    let exam = load(&state, id).await?;
+    let rooms = exam_edits::rooms(&state.db, id).await?;
+    let form = ExamForm {
+        code: exam.code.clone(),
+        title: exam.title.clone(),
+        fee: page::yuan(exam.fee_fen).trim_start_matches('¥').to_string(),
+        capacity: exam.capacity.to_string(),
+        opens: page::to_local_input(exam.opens_at),
+        closes: page::to_local_input(exam.closes_at),
+        starts: page::to_local_input(exam.starts_at),
+        venue: exam.venue.clone(),
+        rooms: rooms_text(&rooms),
+    };
+    Ok(ExamFormPage {
+        nav: staff.nav("exams"),
+        exam_id: Some(id),
+        status: exam.status,
+        form,
+        errors: vec![],
+        saved: query.saved.is_some(),
+    }
+    .into_response())
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    Form(form): Form<ExamForm>,
+) -> PageResult<Response> {
+    staff.require(Perm::EditExams)?;
+    let before = load(&state, id).await?;
+    let (mut exam, rooms, mut errors) = parse_form(&form, before.code.clone());
+    // The form shows minutes; a time left as shown keeps its stored seconds.
+    let keep = |typed: i64, stored: i64| {
+        if typed == stored - stored.rem_euclid(60) {
+            stored
+        } else {
+            typed
+        }
+    };
+    exam.opens_at = keep(exam.opens_at, before.opens_at);
+    exam.closes_at = keep(exam.closes_at, before.closes_at);
+    exam.starts_at = keep(exam.starts_at, before.starts_at);
+    if errors.is_empty() {
+        let actor = Actor {
+            admin_id: staff.0.admin_id,
+            username: &staff.0.username,
+        };
+        match exam_edits::update(&state.db, id, &exam, &rooms, &actor, now()).await {
+            Ok(()) => {
+                return Ok(Redirect::to(&format!("/admin/exams/{id}/edit?saved=1")).into_response());
+            }
+            Err(EditError::Invalid(msg)) => errors.push(msg),
+            Err(EditError::Sql(e)) => return Err(e.into()),
+        }
+    }
+    let form = ExamForm {
+        code: before.code,
+        ..form
+    };
+    Ok((
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        ExamFormPage {
+            nav: staff.nav("exams"),
+            exam_id: Some(id),
+            status: before.status,
+            form,
+            errors,
+            saved: false,
+        },
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct StatusForm {
+    status: String,
+}
+
+pub async fn set_status(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    Form(form): Form<StatusForm>,
+) -> PageResult<Response> {
+    staff.require(Perm::EditExams)?;
+    load(&state, id).await?;
+    let actor = Actor {
+        admin_id: staff.0.admin_id,
+        username: &staff.0.username,
+    };
+    match exam_edits::set_status(&state.db, id, &form.status, &actor, now()).await {
+        Ok(_) => Ok(Redirect::to("/admin/exams").into_response()),
+        Err(EditError::Invalid(msg)) => Err(PageError::bad_request(msg)),
+        Err(EditError::Sql(e)) => Err(e.into()),
+    }
+}

@@ -1,0 +1,63 @@
+//! The staff pages under `/admin`: server-rendered (askama), in Chinese, working without
+//! JavaScript. Every page but sign-in and the stylesheet sits behind [`auth::guard`].
+
+mod audit;
+pub mod auth;
+mod chart;
+pub mod csv;
+mod dashboard;
+mod exams;
+pub mod page;
+mod refunds;
+mod registration;
+mod registrations;
+
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+
+const STYLESHEET: &str = include_str!("../../../assets/admin.css");
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let guarded = Router::new()
+        .route("/admin", get(dashboard::show))
+        .route("/admin/logout", post(auth::logout))
+        .route("/admin/exams", get(exams::list).post(exams::create))
+        .route("/admin/exams/new", get(exams::new_form))
+        .route("/admin/exams/{id}/edit", get(exams::edit_form))
+        .route("/admin/exams/{id}", post(exams::update))
+        .route("/admin/exams/{id}/status", post(exams::set_status))
+        .route("/admin/exams/{id}/registrations", get(registrations::list))
+        .route(
+            "/admin/exams/{id}/registrations.csv",
+            get(registrations::export),
+        )
+        .route("/admin/registrations/{id}", get(registration::show))
+        .route("/admin/registrations/{id}/photo", get(registration::photo))
+        .route("/admin/orders/{id}/refunds", post(refunds::create))
+        .route("/admin/refunds", get(refunds::list))
+        .route("/admin/audit", get(audit::list))
+        .route("/admin/{*rest}", get(not_found))
+        .route_layer(axum::middleware::from_fn_with_state(state, auth::guard));
+    Router::new()
+        .route("/admin/login", get(auth::login_page).post(auth::login))
+        .route("/admin/assets/admin.css", get(stylesheet))
+        .merge(guarded)
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+}
+
+async fn not_found() -> page::PageError {
+    page::PageError::not_found("您要访问的页面")
+}

@@ -1,0 +1,271 @@
+//! Refunds against WeChat Pay: the staff request (stored first, then sent), the refund notify,
+//! and the job pass that re-sends unsent refunds with the SAME out_refund_no (a new number would
+//! refund twice) and queries those WeChat has not finished.
+
+use crate::app::AppState;
+use crate::db::refunds::{self, Refund};
+use crate::payments::notify::Reply;
+use crate::util::{now, random_hex};
+use crate::wechat::notify::{SUCCESS_REPLY, fail_reply, parse_refund_notify};
+use crate::wechat::pay::{PayError, RefundRequest, RefundState};
+
+/// How long a sender or a job holds a refund, and how often an unfinished one is queried.
+pub const CLAIM_SECONDS: i64 = 60;
+const BATCH: i64 = 100;
+
+/// A fresh out_refund_no, put in the refund form when it is shown, so that a double click or a
+/// re-sent form carries the same number and the database keeps one refund.
+pub fn new_out_refund_no() -> String {
+    format!("RF{}{}", now(), random_hex(8).to_uppercase())
+}
+
+/// What WeChat accepts as an out_refund_no; anything else in a form is refused before storing.
+pub fn valid_out_refund_no(no: &str) -> bool {
+    (8..=64).contains(&no.len())
+        && no.len() <= 64
+        && no
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'|' | b'*' | b'@'))
+}
+
+/// What became of sending a refund to WeChat.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Sent {
+    Accepted,
+    /// WeChat said no for good (e.g. not enough left): the refund is marked failed.
+    Refused(String),
+    /// No answer we can trust: the refund stays `requested` and a job sends it again.
+    Retry(String),
+}
+
+/// Sends a stored refund to WeChat and records the answer.
+pub async fn send(state: &AppState, refund: &Refund) -> Result<Sent, sqlx::Error> {
+    let wechat = match state.wechat() {
+        Ok(w) => w,
+        Err(_) => return Ok(Sent::Retry("payments are not configured".into())),
+    };
+    let request = RefundRequest {
+        out_trade_no: refund.out_trade_no.clone(),
+        out_refund_no: refund.out_refund_no.clone(),
+        total_fee: refund.total_fee,
+        refund_fee: refund.refund_fee,
+        refund_desc: Some(refund.reason.chars().take(80).collect()),
+        notify_url: Some(format!(
+            "{}/wechat/refund/notify",
+            state.settings.public_url
+        )),
+    };
+    let at = now();
+    match wechat.pay.refund(&request).await {
+        Ok(accepted) => {
+            refunds::mark_processing(
+                &state.db,
+                refund.id,
+                &accepted.refund_id,
+                at,
+                at + CLAIM_SECONDS,
+            )
+            .await?;
+            tracing::info!(out_refund_no = %refund.out_refund_no, fee = refund.refund_fee, "refund accepted by WeChat");
+            Ok(Sent::Accepted)
+        }
+        Err(e) if is_final_refusal(&e) => {
+            tracing::warn!(out_refund_no = %refund.out_refund_no, error = %e, "refund refused by WeChat");
+            refunds::finish(
+                &state.db,
+                refund.id,
+                "failed",
+                None,
+                &format!("refused: {e}"),
+                at,
+            )
+            .await?;
+            Ok(Sent::Refused(e.to_string()))
+        }
+        Err(e) => {
+            tracing::warn!(out_refund_no = %refund.out_refund_no, error = %e, "refund not sent; a job will retry");
+            Ok(Sent::Retry(e.to_string()))
+        }
+    }
+}
+
+/// Answers after which WeChat certainly did not and will not take this refund.
+fn is_final_refusal(e: &PayError) -> bool {
+    match e {
+        PayError::NotEnough(_)
+        | PayError::InvalidRequest(_)
+        | PayError::OrderNotExist
+        | PayError::Communication(_) => true,
+        PayError::Business { .. } => !e.is_retryable(),
+        _ => false,
+    }
+}
+
+/// Asks WeChat about a refund it accepted and applies a final answer.
+async fn query(state: &AppState, refund: &Refund, at: i64) -> Result<(), sqlx::Error> {
+    let Ok(wechat) = state.wechat() else {
+        return Ok(());
+    };
+    match wechat.pay.refund_query(&refund.out_refund_no).await {
+        Ok(status) if status.refund_fee != refund.refund_fee => {
+            tracing::error!(target: "alert", out_refund_no = %refund.out_refund_no, queried = status.refund_fee,
+                expected = refund.refund_fee, "ALERT: queried refund amount differs from ours; not applied");
+        }
+        Ok(status) => {
+            apply_state(
+                state,
+                refund,
+                status.refund_status,
+                Some(&status.refund_id),
+                "refund query",
+                at,
+            )
+            .await?;
+        }
+        Err(PayError::RefundNotExist) => {
+            // WeChat never got it after all: send the same number again.
+            refunds::mark_unsent(&state.db, refund.id, at).await?;
+        }
+        Err(e) => {
+            tracing::warn!(out_refund_no = %refund.out_refund_no, error = %e, "refund query failed")
+        }
+    }
+    Ok(())
+}
+
+async fn apply_state(
+    state: &AppState,
+    refund: &Refund,
+    refund_state: RefundState,
+    refund_id: Option<&str>,
+    how: &str,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    let status = match refund_state {
+        RefundState::Processing => return Ok(()),
+        RefundState::Success => "success",
+        // CHANGE: the money could not reach the payer's account; staff must handle it at WeChat.
+        RefundState::Change => "failed",
+        RefundState::RefundClose => "closed",
+    };
+    if refunds::finish(&state.db, refund.id, status, refund_id, how, at).await? {
+        tracing::info!(out_refund_no = %refund.out_refund_no, status, how, "refund finished");
+    }
+    Ok(())
+}
+
+/// One pass of the refund job; returns how many refunds it worked on.
+pub async fn job_pass(state: &AppState, at: i64) -> Result<usize, sqlx::Error> {
+    let mut worked = 0;
+    for id in refunds::due_ids(&state.db, at, BATCH).await? {
+        if !refunds::claim(&state.db, id, &state.worker_id, at, at + CLAIM_SECONDS).await? {
+            continue;
+        }
+        let Some(refund) = refunds::by_id(&state.db, id).await? else {
+            continue;
+        };
+        worked += 1;
+        match refund.status.as_str() {
+            "requested" => {
+                send(state, &refund).await?;
+            }
+            "processing" => query(state, &refund, at).await?,
+            _ => {}
+        }
+    }
+    Ok(worked)
+}
+
+/// `POST /wechat/refund/notify`: decrypt, check against our refund, store the raw callback and
+/// apply the result once. SUCCESS is answered only after it is stored.
+pub async fn handle_refund_notify(state: &AppState, body: &[u8]) -> Reply {
+    match process_notify(state, body).await {
+        Ok(reply) => reply,
+        Err(e) => {
+            tracing::error!(error = %e, "refund notify could not be stored; WeChat will send it again");
+            Reply {
+                body: fail_reply("temporary failure, please retry"),
+                success: false,
+            }
+        }
+    }
+}
+
+async fn process_notify(state: &AppState, body: &[u8]) -> Result<Reply, sqlx::Error> {
+    let fail = |reason: &str| Reply {
+        body: fail_reply(reason),
+        success: false,
+    };
+    let ok = || Reply {
+        body: SUCCESS_REPLY.to_string(),
+        success: true,
+    };
+    let Ok(wechat) = state.wechat() else {
+        return Ok(fail("payments are not configured"));
+    };
+    let at = now();
+    let text = String::from_utf8_lossy(body);
+    let log = |no: Option<String>, outcome: String| {
+        let text = text.clone();
+        async move {
+            // Its own short write, after the refund's transaction: never inside it (one SQLite writer).
+            let mut conn = state.db.write.acquire().await?;
+            crate::db::orders::log_callback(&mut conn, "refund", no.as_deref(), &text, &outcome, at)
+                .await
+        }
+    };
+    let notify = match parse_refund_notify(&wechat.config, body) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "refund notify refused");
+            log(None, format!("refused: {e}")).await?;
+            return Ok(fail("invalid refund notify"));
+        }
+    };
+    let trade = Some(notify.out_trade_no.clone());
+    let Some(refund) = refunds::by_out_refund_no(&state.db, &notify.out_refund_no).await? else {
+        // A refund made elsewhere (e.g. by hand at WeChat): kept for the record, not retried.
+        tracing::error!(target: "alert", out_refund_no = %notify.out_refund_no, "ALERT: refund notify for an unknown refund");
+        log(trade, "ignored: unknown out_refund_no".into()).await?;
+        return Ok(ok());
+    };
+    if refund.out_trade_no != notify.out_trade_no || refund.refund_fee != notify.refund_fee {
+        tracing::error!(target: "alert", out_refund_no = %notify.out_refund_no, "ALERT: refund notify differs from our refund");
+        log(trade, "refused: refund amount or order mismatch".into()).await?;
+        return Ok(fail("refund does not match"));
+    }
+    apply_state(
+        state,
+        &refund,
+        notify.refund_status,
+        Some(&notify.refund_id),
+        "refund notify",
+        at,
+    )
+    .await?;
+    log(
+        trade,
+        format!(
+            "refund {} {}",
+            notify.out_refund_no,
+            notify.refund_status.as_str()
+        ),
+    )
+    .await?;
+    Ok(ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refund_numbers_fit_wechat_and_differ() {
+        let a = new_out_refund_no();
+        assert!(valid_out_refund_no(&a), "{a}");
+        assert!(a.len() <= 32);
+        assert_ne!(a, new_out_refund_no());
+        assert!(!valid_out_refund_no("RF 1"));
+        assert!(!valid_out_refund_no("short"));
+    }
+}

@@ -1,0 +1,251 @@
+//! Shared by the admin tests: the real app with the WeChat simulator mounted at `/_sim` (where
+//! demo mode's WeChat settings point), staff accounts signed in through the real sign-in form,
+//! and paid registrations made through the real candidate API and a simulated payment.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use examdesk::db::admins::{self, Role};
+use examdesk::domain::exam::NewExam;
+use examdesk::wechat::simulator::Simulator;
+use serde_json::{Value, json};
+
+#[path = "../common/mod.rs"]
+pub mod common;
+
+pub use common::TestApp;
+
+pub const PASSWORD: &str = "correct-horse-battery";
+
+/// The app (demo mode, so WeChat is its embedded simulator under `/_sim`) and that simulator;
+/// notifies and refunds settle in milliseconds.
+pub async fn spawn() -> (TestApp, Simulator) {
+    let app = TestApp::spawn_with(&[
+        ("EXAMDESK_LOGIN_PER_MINUTE", "0"),
+        ("EXAMDESK_SIM_TIME_SCALE", "0.001"),
+    ])
+    .await;
+    let sim = app
+        .state
+        .simulator
+        .clone()
+        .expect("demo mode embeds the simulator");
+    (app, sim)
+}
+
+/// A staff account of `role` named after it, and a browser-like client signed in as it.
+pub async fn staff(app: &TestApp, role: Role) -> reqwest::Client {
+    let username = role.as_str();
+    admins::create(&app.state.db, username, PASSWORD, role)
+        .await
+        .expect("create staff account");
+    let client = browser();
+    let response = sign_in(app, &client, username, PASSWORD).await;
+    assert_eq!(response.status(), 200, "signed in as {username}");
+    client
+}
+
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("http client")
+}
+
+/// Fills the real sign-in form (with its CSRF token) and follows the redirect.
+pub async fn sign_in(
+    app: &TestApp,
+    client: &reqwest::Client,
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = client
+        .get(app.at("/admin/login"))
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("login page text");
+    client
+        .post(app.at("/admin/login"))
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("csrf", &field(&page, "csrf")),
+            ("next", "/admin"),
+        ])
+        .send()
+        .await
+        .expect("sign in")
+}
+
+/// The value of the first form field called `name` in a page.
+pub fn field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    html.find(&marker)
+        .map(|i| &html[i + marker.len()..])
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub async fn get_text(client: &reqwest::Client, url: String) -> (u16, String) {
+    let response = client.get(url).send().await.expect("GET");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+/// An exam open for registration now.
+pub async fn open_exam(app: &TestApp, code: &str, fee_fen: i64, capacity: i64) -> i64 {
+    let now = examdesk::util::now();
+    let exam = NewExam {
+        code: code.into(),
+        title: format!("{code} 全国英语等级考试"),
+        fee_fen,
+        capacity,
+        opens_at: now - 3600,
+        closes_at: now + 86_400,
+        starts_at: now + 2 * 86_400,
+        venue: "北京市海淀区学院路1号".into(),
+    };
+    examdesk::db::exams::create(&app.state.db, &exam)
+        .await
+        .expect("create exam")
+}
+
+/// A valid resident ID number (GB 11643 check digit) that differs by `seq`.
+pub fn id_number(seq: u32) -> String {
+    let body = format!("11010519900101{:03}", seq % 1000);
+    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .bytes()
+        .zip(weights)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize] as char;
+    format!("{body}{check}")
+}
+
+pub struct Registered {
+    pub id: i64,
+    pub out_trade_no: String,
+}
+
+/// A candidate signs in, registers and starts paying; the payment is not made.
+pub async fn registered(app: &TestApp, exam_id: i64, name: &str, seq: u32) -> Registered {
+    let http = &app.http;
+    let login: Value = http
+        .post(app.at("/api/v1/login"))
+        .json(&json!({ "code": format!("code-{seq}-{name}") }))
+        .send()
+        .await
+        .expect("candidate login")
+        .json()
+        .await
+        .expect("login json");
+    let token = login["token"].as_str().expect("token").to_string();
+    let reg: Value = http
+        .post(app.at("/api/v1/registrations"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "exam_id": exam_id,
+            "name": name,
+            "id_number": id_number(seq),
+            "phone": format!("139{:08}", seq),
+        }))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("registration json");
+    let id = reg["id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("registered: {reg}"));
+    let pay: Value = http
+        .post(app.at(&format!("/api/v1/registrations/{id}/pay")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("pay")
+        .json()
+        .await
+        .expect("pay json");
+    let out_trade_no = pay["out_trade_no"]
+        .as_str()
+        .unwrap_or_else(|| panic!("pay: {pay}"))
+        .to_string();
+    Registered { id, out_trade_no }
+}
+
+/// Registered and paid: the simulator pays and notifies, and the app records it.
+pub async fn paid(
+    app: &TestApp,
+    sim: &Simulator,
+    exam_id: i64,
+    name: &str,
+    seq: u32,
+) -> Registered {
+    let r = registered(app, exam_id, name, seq).await;
+    sim.pay(&r.out_trade_no).expect("simulator pays");
+    wait_for_status(app, r.id, "paid").await;
+    r
+}
+
+pub async fn status_of(app: &TestApp, id: i64) -> String {
+    examdesk::db::registrations::get(&app.state.db, id)
+        .await
+        .expect("read registration")
+        .map(|r| r.status)
+        .unwrap_or_default()
+}
+
+/// Waits (up to 10 s) for a notify-driven change to land.
+pub async fn wait_for_status(app: &TestApp, id: i64, status: &str) {
+    for _ in 0..200 {
+        if status_of(app, id).await == status {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "registration {id} never became {status}; it is {}",
+        status_of(app, id).await
+    );
+}
+
+pub async fn refund_statuses(app: &TestApp, registration_id: i64) -> Vec<(String, i64)> {
+    examdesk::db::refunds::for_registration(&app.state.db, registration_id)
+        .await
+        .expect("refunds")
+        .into_iter()
+        .map(|r| (r.status, r.refund_fee))
+        .collect()
+}
+
+pub async fn seats_taken(app: &TestApp, exam_id: i64) -> i64 {
+    examdesk::db::exams::get(&app.state.db, exam_id)
+        .await
+        .expect("exam")
+        .map(|e| e.seats_taken)
+        .unwrap_or(-1)
+}
+
+/// The order id in the registration page's refund form, and the form's hidden fields.
+pub struct RefundForm {
+    pub action: String,
+    pub csrf: String,
+    pub out_refund_no: String,
+}
+
+pub fn refund_form(html: &str) -> Option<RefundForm> {
+    let start = html.find("action=\"/admin/orders/")?;
+    let rest = &html[start + "action=\"".len()..];
+    let action = rest.split('"').next()?.to_string();
+    Some(RefundForm {
+        action,
+        csrf: field(rest, "csrf"),
+        out_refund_no: field(rest, "out_refund_no"),
+    })
+}
