@@ -78,7 +78,10 @@ CREATE UNIQUE INDEX registrations_live_candidate ON registrations (exam_id, cand
     WHERE status IN ('pending_payment', 'paid', 'refunding');
 CREATE UNIQUE INDEX registrations_live_id_number ON registrations (exam_id, id_number)
     WHERE status IN ('pending_payment', 'paid', 'refunding');
-CREATE UNIQUE INDEX registrations_ticket_no ON registrations (exam_id, ticket_no);
+-- A refunded registration keeps its ticket number for the record; the seat (and so the number)
+-- may be given to someone else.
+CREATE UNIQUE INDEX registrations_ticket_no ON registrations (exam_id, ticket_no)
+    WHERE status IN ('paid', 'refunding');
 CREATE UNIQUE INDEX registrations_seat ON registrations (room_id, seat_no);
 CREATE INDEX registrations_candidate ON registrations (candidate_id);
 CREATE INDEX registrations_exam_status ON registrations (exam_id, status);

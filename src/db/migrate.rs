@@ -11,12 +11,20 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "schema",
-    sqlite: include_str!("../../migrations/sqlite/0001_schema.sql"),
-    postgres: include_str!("../../migrations/postgres/0001_schema.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "schema",
+        sqlite: include_str!("../../migrations/sqlite/0001_schema.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_schema.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "ticket_batches",
+        sqlite: include_str!("../../migrations/sqlite/0002_ticket_batches.sql"),
+        postgres: include_str!("../../migrations/postgres/0002_ticket_batches.sql"),
+    },
+];
 
 /// Applies what is missing; returns how many migrations ran. Safe when several instances start at
 /// once on PostgreSQL: an advisory lock lets one apply while the others wait and then find it done.

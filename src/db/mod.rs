@@ -19,6 +19,7 @@ pub mod photos;
 pub mod refunds;
 pub mod registrations;
 pub mod seating;
+pub mod ticket_batches;
 
 use std::path::Path;
 use std::time::Duration;

@@ -137,3 +137,93 @@ pub async fn unseated(db: &Db, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
     .map(|r| r.try_get("id"))
     .collect()
 }
+
+/// Paid, seated registrations of an exam (optionally one room), in seat order: a bulk print.
+pub async fn seated(db: &Db, exam_id: i64, room_no: Option<i64>) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query(
+        "SELECT r.id FROM registrations r JOIN exam_rooms rm ON rm.id = r.room_id \
+         WHERE r.exam_id = $1 AND r.status = 'paid' AND ($2 IS NULL OR rm.room_no = $2) \
+         ORDER BY rm.room_no, r.seat_no",
+    )
+    .bind(exam_id)
+    .bind(room_no)
+    .fetch_all(&db.read)
+    .await?
+    .iter()
+    .map(|r| r.try_get("id"))
+    .collect()
+}
+
+/// Seats an exam's paid registrations anew by a shuffle whose seed is recorded on the exam, so the
+/// plan can be reproduced; every ticket changes number and version (old prints become void).
+/// Returns how many registrations were seated.
+pub async fn reshuffle(
+    db: &Db,
+    exam_id: i64,
+    seed: u64,
+    audit: &crate::db::audit::Entry<'_>,
+    at: i64,
+) -> Result<usize, SeatingError> {
+    use crate::tickets::seats::{Room, shuffle};
+    let mut tx = db.write.begin().await?;
+    let code: String = sqlx::query("SELECT code FROM exams WHERE id = $1")
+        .bind(exam_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("code")?;
+    let room_rows = sqlx::query(
+        "SELECT id, room_no, name, capacity FROM exam_rooms WHERE exam_id = $1 ORDER BY room_no",
+    )
+    .bind(exam_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut rooms = Vec::new();
+    let mut room_ids = std::collections::HashMap::new();
+    for r in &room_rows {
+        let room_no: i64 = r.try_get("room_no")?;
+        room_ids.insert(room_no as u16, r.try_get::<i64, _>("id")?);
+        rooms.push(Room {
+            room_no: room_no as u16,
+            name: r.try_get("name")?,
+            capacity: r.try_get::<i64, _>("capacity")?.clamp(0, 999) as u16,
+        });
+    }
+    let ids: Vec<i64> = sqlx::query(
+        "SELECT id FROM registrations WHERE exam_id = $1 AND status = 'paid' AND needs_refund = 0 ORDER BY paid_at, id",
+    )
+    .bind(exam_id)
+    .fetch_all(&mut *tx)
+    .await?
+    .iter()
+    .map(|r| r.try_get("id"))
+    .collect::<Result<_, _>>()?;
+    let plan = shuffle(seed, &rooms, &ids).map_err(|e| SeatingError::Number(e.to_string()))?;
+    sqlx::query("UPDATE registrations SET room_id = NULL, seat_no = NULL, ticket_no = NULL WHERE exam_id = $1 AND status = 'paid'")
+        .bind(exam_id)
+        .execute(&mut *tx)
+        .await?;
+    for a in &plan {
+        let number = ticket_number(&code, a.seat.room_no, a.seat.seat_no)
+            .map_err(|e| SeatingError::Number(e.to_string()))?;
+        sqlx::query(
+            "UPDATE registrations SET room_id = $2, seat_no = $3, ticket_no = $4, ticket_version = ticket_version + 1, \
+             updated_at = $5 WHERE id = $1",
+        )
+        .bind(a.registration_id)
+        .bind(room_ids.get(&a.seat.room_no).copied())
+        .bind(i64::from(a.seat.seat_no))
+        .bind(number)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("UPDATE exams SET seat_seed = $2, updated_at = $3 WHERE id = $1")
+        .bind(exam_id)
+        .bind(seed as i64)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    crate::db::audit::record(&mut tx, audit, at).await?;
+    tx.commit().await?;
+    Ok(plan.len())
+}

@@ -39,10 +39,14 @@ fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// Only local paths under /admin are followed after sign-in, never another site.
+/// Only local paths under /admin (and the ticket check) are followed after sign-in, never another site.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/admin") && !n.starts_with("//") && !n.contains('\\') => {
+        Some(n)
+            if (n.starts_with("/admin") || n.starts_with("/verify/"))
+                && !n.starts_with("//")
+                && !n.contains('\\') =>
+        {
             n.to_string()
         }
         _ => "/admin".to_string(),

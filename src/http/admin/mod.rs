@@ -11,6 +11,7 @@ pub mod page;
 mod refunds;
 mod registration;
 mod registrations;
+mod tickets;
 
 use axum::Router;
 use axum::http::header;
@@ -39,6 +40,21 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/registrations/{id}/photo", get(registration::photo))
         .route("/admin/orders/{id}/refunds", post(refunds::create))
         .route("/admin/refunds", get(refunds::list))
+        .route(
+            "/admin/registrations/{id}/ticket.pdf",
+            get(tickets::ticket_pdf),
+        )
+        .route("/admin/exams/{id}/tickets", post(tickets::start_batch))
+        .route(
+            "/admin/exams/{id}/seats/shuffle",
+            post(tickets::shuffle_seats),
+        )
+        .route("/admin/ticket-batches/{id}", get(tickets::batch_page))
+        .route(
+            "/admin/ticket-batches/{id}/tickets.pdf",
+            get(tickets::batch_pdf),
+        )
+        .route("/verify/{token}", get(tickets::verify))
         .route("/admin/audit", get(audit::list))
         .route("/admin/{*rest}", get(not_found))
         .route_layer(axum::middleware::from_fn_with_state(state, auth::guard));

@@ -25,6 +25,7 @@ pub struct ListQuery {
     #[serde(default)]
     status: String,
     page: Option<i64>,
+    shuffled: Option<i64>,
 }
 
 pub struct RegRow {
@@ -79,6 +80,10 @@ struct ListPage {
     pager: Pager,
     csv_href: String,
     can_export: bool,
+    can_shuffle: bool,
+    csrf: String,
+    /// Set after a seat re-arrangement: how many were seated.
+    shuffled: Option<i64>,
 }
 
 fn search_of(exam_id: i64, query: &ListQuery) -> Search {
@@ -134,6 +139,9 @@ pub async fn list(
             page::q(&search.status)
         ),
         can_export: staff.can(Perm::Export),
+        can_shuffle: staff.can(Perm::EditExams),
+        csrf: staff.0.csrf_token.clone(),
+        shuffled: query.shuffled,
     }
     .into_response())
 }

@@ -1,0 +1,359 @@
+//! Tickets for staff: the exam-door check of a QR code, one ticket or a whole exam's (or room's)
+//! tickets for printing with progress, and re-arranging seats once registration has closed.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::page::{self, Nav, PageError, PageResult, Perm, Staff};
+use crate::app::AppState;
+use crate::db::audit::Entry;
+use crate::db::{exams, photos, registrations, seating, ticket_batches};
+use crate::domain::id_number::IdNumber;
+use crate::tickets::token::{TokenError, verify_token};
+use crate::util::now;
+
+struct VerifiedTicket {
+    id: i64,
+    name: String,
+    id_number: String,
+    exam: String,
+    ticket_no: String,
+    room: String,
+    seat: String,
+    starts: String,
+    has_photo: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "verify.html")]
+pub struct VerifyPage {
+    nav: Nav,
+    /// `valid`, `void` or `forged`: the colour of the big status.
+    state: &'static str,
+    headline: &'static str,
+    reason: String,
+    ticket: Option<VerifiedTicket>,
+}
+
+/// `/verify/{token}`: what the proctor's phone opens from the ticket's QR code.
+pub async fn verify(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(token): Path<String>,
+) -> PageResult<VerifyPage> {
+    let nav = staff.nav("verify");
+    let forged = |reason: &str| VerifyPage {
+        nav: nav.clone(),
+        state: "forged",
+        headline: "伪造",
+        reason: reason.to_string(),
+        ticket: None,
+    };
+    let claims = match verify_token(state.secret.expose().as_bytes(), &token) {
+        Ok(c) => c,
+        Err(TokenError::Forged | TokenError::Malformed) => {
+            tracing::warn!(admin = %staff.0.username, "forged ticket QR code scanned");
+            return Ok(forged(
+                "二维码不是本系统签发的，或已被篡改。请核查考生身份并报告考务负责人。",
+            ));
+        }
+    };
+    let Some(r) = registrations::get(&state.db, claims.registration_id).await? else {
+        return Ok(forged("二维码对应的报名记录不存在。"));
+    };
+    let exam = exams::get(&state.db, r.exam_id)
+        .await?
+        .ok_or_else(PageError::internal)?;
+    let has_photo = photos::get(&state.db, r.id).await?.is_some();
+    let current_no = r.ticket_no.clone().unwrap_or_default();
+    let (state_name, headline, reason) = if r.status != "paid" {
+        let why = match r.status.as_str() {
+            "refunding" | "refunded" => "该考生已退款，准考证作废。",
+            "cancelled" => "该报名已取消，准考证作废。",
+            _ => "该报名未完成缴费，准考证无效。",
+        };
+        ("void", "作废", why.to_string())
+    } else if current_no != claims.ticket_no {
+        (
+            "void",
+            "作废",
+            format!(
+                "座位已重新编排，此准考证作废；现准考证号为 {current_no}，请考生按新准考证入场。"
+            ),
+        )
+    } else if claims.issued_version != r.ticket_version {
+        (
+            "valid",
+            "有效",
+            "准考证已重新签发（如更换照片），请以本页照片为准核对。".to_string(),
+        )
+    } else {
+        (
+            "valid",
+            "有效",
+            "准考证有效，请核对考生本人与照片、身份证件一致。".to_string(),
+        )
+    };
+    Ok(VerifyPage {
+        nav,
+        state: state_name,
+        headline,
+        reason,
+        ticket: Some(VerifiedTicket {
+            id: r.id,
+            id_number: IdNumber::parse(&r.id_number)
+                .map(|i| i.masked())
+                .unwrap_or_default(),
+            name: r.name,
+            exam: exam.title,
+            ticket_no: claims.ticket_no,
+            room: r.room.unwrap_or_else(|| "—".into()),
+            seat: r
+                .seat_no
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "—".into()),
+            starts: crate::util::to_china_time(exam.starts_at),
+            has_photo,
+        }),
+    })
+}
+
+fn pdf_response(bytes: Vec<u8>, filename: &str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{filename}\""),
+            ),
+            (header::CACHE_CONTROL, "private, no-store".to_string()),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+/// One candidate's ticket, for staff (e.g. to print it for someone at the door).
+pub async fn ticket_pdf(
+    State(state): State<AppState>,
+    _staff: Staff,
+    Path(id): Path<i64>,
+) -> PageResult<Response> {
+    let r = registrations::get(&state.db, id)
+        .await?
+        .ok_or_else(|| PageError::not_found("这条报名记录"))?;
+    if r.status != "paid" || r.ticket_no.is_none() {
+        return Err(PageError::bad_request(
+            "该报名没有有效的准考证（未缴费、已退款或尚未分配座位）。",
+        ));
+    }
+    let pdf = crate::ticketing::ticket_pdf(&state, &r)
+        .await
+        .map_err(|_| PageError::internal())?;
+    Ok(pdf_response(
+        pdf,
+        &format!("ticket-{}.pdf", r.ticket_no.unwrap_or_default()),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct BatchForm {
+    #[serde(default)]
+    room_no: String,
+}
+
+/// Starts a bulk PDF of the exam's (or one room's) tickets and shows its progress page.
+pub async fn start_batch(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(exam_id): Path<i64>,
+    Form(form): Form<BatchForm>,
+) -> PageResult<Redirect> {
+    staff.require(Perm::Export)?;
+    let exam = exams::get(&state.db, exam_id)
+        .await?
+        .ok_or_else(|| PageError::not_found("这场考试"))?;
+    let room_no = match form.room_no.trim() {
+        "" => None,
+        n => Some(
+            n.parse::<i64>()
+                .map_err(|_| PageError::bad_request("考场号应为数字。"))?,
+        ),
+    };
+    let ids = seating::seated(&state.db, exam.id, room_no).await?;
+    if ids.is_empty() {
+        return Err(PageError::bad_request(
+            "没有可打印的准考证（尚无已缴费并分配座位的考生）。",
+        ));
+    }
+    let batch = ticket_batches::create(
+        &state.db,
+        exam.id,
+        room_no,
+        ids.len() as i64,
+        &staff.0.username,
+        now(),
+    )
+    .await?;
+    tokio::spawn(render_batch(state.clone(), batch, ids));
+    Ok(Redirect::to(&format!("/admin/ticket-batches/{batch}")))
+}
+
+/// Draws the batch off the async threads; progress goes to the database every second or so.
+async fn render_batch(state: AppState, batch: i64, ids: Vec<i64>) {
+    let mut tickets = Vec::with_capacity(ids.len());
+    for id in ids {
+        match registrations::get(&state.db, id).await {
+            Ok(Some(r)) => match crate::ticketing::ticket_data(&state, &r).await {
+                Ok(data) => tickets.push(data),
+                Err(_) => tracing::warn!(registration_id = id, "left out of a bulk print"),
+            },
+            _ => tracing::warn!(registration_id = id, "left out of a bulk print"),
+        }
+    }
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let counter = done.clone();
+    let fonts = state.fonts.clone();
+    let work = tokio::task::spawn_blocking(move || {
+        crate::tickets::render_bulk(&fonts, &tickets, |page, _| {
+            counter.store(page as i64, std::sync::atomic::Ordering::Relaxed);
+        })
+    });
+    tokio::pin!(work);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let result = loop {
+        tokio::select! {
+            r = &mut work => break r,
+            _ = tick.tick() => {
+                let _ = ticket_batches::progress(&state.db, batch, done.load(std::sync::atomic::Ordering::Relaxed), now()).await;
+            }
+        }
+    };
+    let pdf = match result {
+        Ok(Ok(pdf)) => Some(pdf),
+        Ok(Err(e)) => {
+            tracing::error!(batch, error = %e, "bulk ticket PDF failed");
+            None
+        }
+        Err(e) => {
+            tracing::error!(batch, error = %e, "bulk ticket PDF task failed");
+            None
+        }
+    };
+    if let Err(e) = ticket_batches::finish(&state.db, batch, pdf.as_deref(), now()).await {
+        tracing::error!(batch, error = %e, "bulk ticket PDF could not be stored");
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "ticket_batch.html")]
+pub struct BatchPage {
+    nav: Nav,
+    id: i64,
+    exam_id: i64,
+    exam_code: String,
+    scope: String,
+    total: i64,
+    created_by: String,
+    created: String,
+    percent: i64,
+    state_text: String,
+    running: bool,
+    done: bool,
+}
+
+pub async fn batch_page(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> PageResult<BatchPage> {
+    staff.require(Perm::Export)?;
+    let b = ticket_batches::get(&state.db, id)
+        .await?
+        .ok_or_else(|| PageError::not_found("这个打印任务"))?;
+    let exam = exams::get(&state.db, b.exam_id)
+        .await?
+        .ok_or_else(PageError::internal)?;
+    let percent = if b.total > 0 {
+        b.done * 100 / b.total
+    } else {
+        0
+    };
+    let state_text = match b.status.as_str() {
+        "running" => format!("正在生成：{} / {} 页（{percent}%）", b.done, b.total),
+        "done" => format!("已完成：共 {} 页。", b.total),
+        _ => "生成失败，请重试；如果反复失败，请联系技术人员。".to_string(),
+    };
+    Ok(BatchPage {
+        nav: staff.nav("exams"),
+        id: b.id,
+        exam_id: exam.id,
+        exam_code: exam.code,
+        scope: match b.room_no {
+            Some(n) => format!("第{n:02}考场"),
+            None => "全部考场".to_string(),
+        },
+        total: b.total,
+        created_by: b.created_by,
+        created: page::when(b.created_at),
+        percent,
+        running: b.status == "running",
+        done: b.status == "done",
+        state_text,
+    })
+}
+
+pub async fn batch_pdf(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+) -> PageResult<Response> {
+    staff.require(Perm::Export)?;
+    let pdf = ticket_batches::pdf(&state.db, id)
+        .await?
+        .ok_or_else(|| PageError::not_found("这个文件"))?;
+    Ok(pdf_response(pdf, &format!("tickets-{id}.pdf")))
+}
+
+/// Re-arranges the seats of an exam whose registration has closed, by a recorded random seed.
+pub async fn shuffle_seats(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(exam_id): Path<i64>,
+) -> PageResult<Redirect> {
+    staff.require(Perm::EditExams)?;
+    let exam = exams::get(&state.db, exam_id)
+        .await?
+        .ok_or_else(|| PageError::not_found("这场考试"))?;
+    let at = now();
+    if exam.status == "open" && at < exam.closes_at {
+        return Err(PageError::bad_request(
+            "报名尚未结束：请先关闭报名，再重新编排座位。",
+        ));
+    }
+    let seed: u64 = rand::random::<u64>() >> 1;
+    let entry = Entry {
+        admin_id: Some(staff.0.admin_id),
+        actor: &staff.0.username,
+        action: "seats.shuffle",
+        target: format!("exam:{}", exam.id),
+        amount_fen: None,
+        reason: "",
+        detail: format!("seed={seed}"),
+    };
+    let seated = seating::reshuffle(&state.db, exam.id, seed, &entry, at)
+        .await
+        .map_err(|e| {
+            tracing::error!(exam_id, error = %e, "seat shuffle failed");
+            PageError::bad_request(format!("座位编排失败：{e}"))
+        })?;
+    tracing::info!(exam_id, seed, seated, "seats re-arranged");
+    Ok(Redirect::to(&format!(
+        "/admin/exams/{exam_id}/registrations?shuffled={seated}"
+    )))
+}
