@@ -187,7 +187,7 @@ pub async fn run_registration_burst(b: &RegistrationBurst) -> Result<Report> {
     )
     .await?;
     let elapsed = started.elapsed();
-    run.end_timed();
+    run.end_timed(pooled.results.len() as u64);
 
     let mut recorder = Recorder::default();
     let (mut created, mut server_errors) = (0i64, 0u64);

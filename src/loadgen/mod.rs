@@ -10,6 +10,7 @@
 mod burst;
 mod checks;
 mod client;
+mod cpu;
 mod ids;
 mod notify;
 mod pool;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 pub use burst::{RegistrationBurst, run_registration_burst};
 pub use client::{check_database_url, loopback_base};
+pub use cpu::CpuUse;
 pub use notify::notify_body;
 pub use report::{Check, Figures, Latency, Report};
 pub use storm::{NotifyStorm, run_notify_storm};

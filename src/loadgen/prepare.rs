@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result, bail};
 use tokio::time::Instant;
 
 use super::client::{Api, ExamInfo, check_database_url, loopback_base};
+use super::cpu::{self, CpuUse};
 use super::report::{Check, Figures, Report};
 use super::rss::RssSampler;
 use super::{Merchant, Target, ids, notify, pool};
@@ -23,6 +24,9 @@ pub(crate) struct Run {
     rss: Option<RssSampler>,
     prepare_requests: AtomicU64,
     prepare_started: Instant,
+    /// CPU counters when the clock started, and what the timed phase used.
+    cpu_start: Mutex<Option<(cpu::Snapshot, Instant)>>,
+    cpu_used: Mutex<Option<CpuUse>>,
 }
 
 /// What a scenario measured and checked, for [`Run::finish`] to turn into the report.
@@ -65,6 +69,8 @@ impl Run {
             rss,
             prepare_requests: AtomicU64::new(0),
             prepare_started: now,
+            cpu_start: Mutex::new(None),
+            cpu_used: Mutex::new(None),
         }))
     }
 
@@ -95,6 +101,8 @@ impl Run {
         if let Some(rss) = &self.rss {
             rss.timed_phase(true);
         }
+        *lock(&self.cpu_start) =
+            Some((cpu::Snapshot::take(self.target.server_pid), Instant::now()));
         Ok(Figures {
             requests,
             seconds: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
@@ -103,9 +111,14 @@ impl Run {
         })
     }
 
-    pub fn end_timed(&self) {
+    /// Ends the timed phase of `requests` requests.
+    pub fn end_timed(&self, requests: u64) {
+        let end = cpu::Snapshot::take(self.target.server_pid);
         if let Some(rss) = &self.rss {
             rss.timed_phase(false);
+        }
+        if let Some((start, _)) = lock(&self.cpu_start).take() {
+            *lock(&self.cpu_used) = end.since(&start, requests);
         }
     }
 
@@ -246,6 +259,7 @@ impl Run {
             database_skipped: parts.database_skipped,
             server_rss_max_kib: rss_all,
             server_rss_max_timed_kib: rss_timed,
+            timed_cpu: lock(&self.cpu_used).clone(),
         }
     }
 }
@@ -309,4 +323,9 @@ pub(crate) fn notify_bodies(
             )
         })
         .collect()
+}
+
+/// The data behind these locks stays valid whatever a panicking holder did.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -66,6 +66,8 @@ pub struct Report {
     /// The server's largest resident set during the whole run and during the timed phase (KiB).
     pub server_rss_max_kib: Option<u64>,
     pub server_rss_max_timed_kib: Option<u64>,
+    /// CPU used while the clock ran (Linux `/proc`).
+    pub timed_cpu: Option<super::CpuUse>,
 }
 
 impl Report {
@@ -129,6 +131,20 @@ impl fmt::Display for Report {
                 all as f64 / 1024.0,
                 self.server_rss_max_timed_kib
                     .map_or("-".to_string(), |t| format!("{:.1} MiB", t as f64 / 1024.0))
+            )?;
+        }
+        if let Some(cpu) = &self.timed_cpu {
+            let opt =
+                |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v}{unit}"));
+            writeln!(
+                f,
+                "  timed CPU   loadgen {} s, server {} ({} per request); machine busy {} of {} cores, others {}",
+                cpu.loadgen_seconds,
+                opt(cpu.server_seconds, " s"),
+                opt(cpu.server_ms_per_request, " ms"),
+                opt(cpu.machine_busy_percent, " %"),
+                cpu.cores,
+                opt(cpu.others_percent, " %"),
             )?;
         }
         writeln!(f, "  checks")?;

@@ -199,7 +199,13 @@ pub async fn run_notify_storm(s: &NotifyStorm) -> Result<Report> {
     )
     .await?;
     let elapsed = started.elapsed();
-    run.end_timed();
+    run.end_timed(
+        pooled
+            .results
+            .iter()
+            .map(|(_, sent)| sent.len() as u64)
+            .sum(),
+    );
 
     let mut recorder = Recorder::default();
     let mut sent_orders = HashSet::new();

@@ -129,7 +129,7 @@ pub async fn run_ticket_downloads(t: &TicketDownloads) -> Result<Report> {
     )
     .await?;
     let elapsed = started.elapsed();
-    run.end_timed();
+    run.end_timed(pooled.results.len() as u64);
 
     let mut recorder = Recorder::default();
     let mut sizes = Vec::new();
