@@ -71,7 +71,8 @@ impl Snapshot {
         let server = secs(self.server, start.server);
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let (busy_pct, others_pct) = match (self.machine, start.machine) {
-            (Some((b1, t1)), Some((b0, t0))) if t1 > t0 => {
+            // Below a quarter of a second of all cores the 10 ms ticks say nothing useful.
+            (Some((b1, t1)), Some((b0, t0))) if t1 >= t0 + 50 => {
                 let total = (t1 - t0) as f64;
                 let busy = (b1 - b0) as f64;
                 let ours = loadgen * TICKS_PER_SECOND + server.unwrap_or(0.0) * TICKS_PER_SECOND;
