@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod loadgen;
 pub mod payments;
 pub mod ticketing;
 pub mod tickets;
