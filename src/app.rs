@@ -110,7 +110,7 @@ pub async fn bind(settings: &Settings) -> Result<TcpListener, String> {
 pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, String> {
     crate::install_crypto_provider();
     let secret = settings.resolve_secret().map_err(|e| e.to_string())?;
-    let db = Db::connect(&settings.database_url)
+    let db = Db::connect_with(&settings.database_url, settings.sqlite_durability)
         .await
         .map_err(|e| e.to_string())?;
     crate::db::migrate(&db).await.map_err(|e| e.to_string())?;

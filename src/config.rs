@@ -39,6 +39,8 @@ pub struct Settings {
     pub trusted_proxy: Option<std::net::IpAddr>,
     /// Seconds between background job passes; 0 runs none (tests drive them by hand).
     pub job_interval_seconds: u64,
+    /// SQLite's commit durability (`EXAMDESK_SQLITE_SYNCHRONOUS`, FULL by default).
+    pub sqlite_durability: crate::db::Durability,
     /// The simulator's clock: 1.0 replays WeChat's real notify schedule, 0.001 runs it in ms.
     pub sim_time_scale: f64,
 }
@@ -282,7 +284,22 @@ impl Settings {
                     )
                 })?,
         };
+        let sqlite_durability = match source
+            .get("EXAMDESK_SQLITE_SYNCHRONOUS")
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
+            None | Some("FULL") => crate::db::Durability::Full,
+            Some("NORMAL") => crate::db::Durability::Normal,
+            Some(other) => {
+                return Err(bad(
+                    "EXAMDESK_SQLITE_SYNCHRONOUS",
+                    format!("FULL (durable, the default) or NORMAL, got {other:?}"),
+                ));
+            }
+        };
         Ok(Self {
+            sqlite_durability,
             sim_time_scale,
             job_interval_seconds,
             bind,
@@ -441,6 +458,14 @@ mod tests {
             "EXAMDESK_TRUSTED_PROXY"
         );
         assert_eq!(setting_of(&[("WECHAT_MCH_ID", "10000100")]), "WECHAT_APPID");
+        assert_eq!(
+            setting_of(&[("EXAMDESK_SQLITE_SYNCHRONOUS", "OFF")]),
+            "EXAMDESK_SQLITE_SYNCHRONOUS"
+        );
+        assert_eq!(
+            setting_of(&[("EXAMDESK_SIM_TIME_SCALE", "-1")]),
+            "EXAMDESK_SIM_TIME_SCALE"
+        );
     }
 
     #[test]

@@ -56,11 +56,24 @@ pub enum DbError {
     Sql(#[from] sqlx::Error),
 }
 
+/// When SQLite reports a commit done: `Full` after the write-ahead log reached the disk (a payment
+/// answered SUCCESS survives a power cut), `Normal` before that (faster; the last commits can be
+/// lost). PostgreSQL keeps its own `synchronous_commit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Full,
+    Normal,
+}
+
 impl Db {
     pub async fn connect(url: &str) -> Result<Self, DbError> {
+        Self::connect_with(url, Durability::Full).await
+    }
+
+    pub async fn connect_with(url: &str, durability: Durability) -> Result<Self, DbError> {
         install_default_drivers();
         if url.starts_with("sqlite:") {
-            Self::connect_sqlite(url).await
+            Self::connect_sqlite(url, durability).await
         } else {
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
@@ -76,7 +89,17 @@ impl Db {
         }
     }
 
-    async fn connect_sqlite(url: &str) -> Result<Self, DbError> {
+    async fn connect_sqlite(url: &str, durability: Durability) -> Result<Self, DbError> {
+        let pragmas: &'static str = match durability {
+            Durability::Full => {
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
+            }
+            Durability::Normal => {
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
+            }
+        };
         let path = sqlite_path(url);
         if let Some(parent) = Path::new(&path).parent()
             && !parent.as_os_str().is_empty()
@@ -93,15 +116,10 @@ impl Db {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(Duration::from_secs(30))
-                .after_connect(|conn, _| {
+                .after_connect(move |conn, _| {
                     Box::pin(async move {
-                        // WAL lets readers work beside the writer; FULL makes every commit durable
-                        // before a payment is acknowledged.
-                        conn.execute(sqlx::raw_sql(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-                        ))
-                        .await?;
+                        // WAL lets readers work beside the writer.
+                        conn.execute(sqlx::raw_sql(pragmas)).await?;
                         Ok(())
                     })
                 })
