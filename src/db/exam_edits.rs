@@ -4,9 +4,9 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use super::Db;
 use super::audit::{self, Entry};
 use super::exams::{self, Exam};
-use super::{Db, is_unique_violation};
 use crate::domain::exam::NewExam;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,30 +132,11 @@ pub async fn create(
 ) -> Result<i64, EditError> {
     check_rooms(exam.capacity, rooms)?;
     let mut tx = db.write.begin().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO exams (code, title, fee_fen, capacity, opens_at, closes_at, starts_at, venue, status, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'closed', $9, $9) RETURNING id",
-    )
-    .bind(&exam.code)
-    .bind(exam.title.trim())
-    .bind(exam.fee_fen)
-    .bind(exam.capacity)
-    .bind(exam.opens_at)
-    .bind(exam.closes_at)
-    .bind(exam.starts_at)
-    .bind(exam.venue.trim())
-    .bind(at)
-    .fetch_one(&mut *tx)
-    .await;
-    let id: i64 = match inserted {
-        Ok(row) => row.try_get("id")?,
-        Err(e) if is_unique_violation(&e) => {
-            return Err(EditError::Invalid(format!(
-                "考试代码 {} 已被使用",
-                exam.code
-            )));
-        }
-        Err(e) => return Err(e.into()),
+    let Some(id) = super::exams::insert_exam(&mut tx, exam, "closed", at).await? else {
+        return Err(EditError::Invalid(format!(
+            "考试代码 {} 已被使用",
+            exam.code
+        )));
     };
     write_rooms(&mut tx, id, rooms).await?;
     let entry = Entry {

@@ -66,27 +66,8 @@ pub async fn create(db: &Db, exam: &NewExam) -> Result<i64, CreateExamError> {
     exam.validate().map_err(CreateExamError::Invalid)?;
     let t = now();
     let mut tx = db.write.begin().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO exams (code, title, fee_fen, capacity, opens_at, closes_at, starts_at, venue, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
-    )
-    .bind(&exam.code)
-    .bind(exam.title.trim())
-    .bind(exam.fee_fen)
-    .bind(exam.capacity)
-    .bind(exam.opens_at)
-    .bind(exam.closes_at)
-    .bind(exam.starts_at)
-    .bind(exam.venue.trim())
-    .bind(t)
-    .fetch_one(&mut *tx)
-    .await;
-    let id: i64 = match inserted {
-        Ok(row) => row.try_get("id")?,
-        Err(e) if is_unique_violation(&e) => {
-            return Err(CreateExamError::DuplicateCode(exam.code.clone()));
-        }
-        Err(e) => return Err(e.into()),
+    let Some(id) = insert_exam(&mut tx, exam, "open", t).await? else {
+        return Err(CreateExamError::DuplicateCode(exam.code.clone()));
     };
     for (room_no, seats) in crate::domain::exam::default_rooms(exam.capacity) {
         sqlx::query(
@@ -101,6 +82,36 @@ pub async fn create(db: &Db, exam: &NewExam) -> Result<i64, CreateExamError> {
     }
     tx.commit().await?;
     Ok(id)
+}
+
+/// Inserts the exam row inside the caller's transaction; `None` when its code is taken.
+pub async fn insert_exam(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    exam: &NewExam,
+    status: &str,
+    at: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO exams (code, title, fee_fen, capacity, opens_at, closes_at, starts_at, venue, status, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+    )
+    .bind(&exam.code)
+    .bind(exam.title.trim())
+    .bind(exam.fee_fen)
+    .bind(exam.capacity)
+    .bind(exam.opens_at)
+    .bind(exam.closes_at)
+    .bind(exam.starts_at)
+    .bind(exam.venue.trim())
+    .bind(status)
+    .bind(at)
+    .fetch_one(&mut **tx)
+    .await;
+    match inserted {
+        Ok(row) => Ok(Some(row.try_get("id")?)),
+        Err(e) if is_unique_violation(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<Option<Exam>, sqlx::Error> {

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Side-by-side figures: examdesk (release) and the seeds-style Python baseline of ../shared/anchors,
+# interleaved on one machine. Writes JSON and logs to $OUT (default /tmp/examdesk-perf).
+#   cargo build --release --bin examdesk --bin loadgen --bin ticketbench
+#   benches/compare.sh            # everything, about 10 minutes
+# Needs the anchors' set-up once (../shared/anchors/setup.sh: wrk, a Python venv).
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${CARGO_TARGET_DIR:-$HERE/target}/release"
+ANCHORS="${ANCHORS:-$HERE/../shared/anchors}"
+OUT="${OUT:-/tmp/examdesk-perf}"
+ORDERS="${ORDERS:-20000}"
+mkdir -p "$OUT"
+export ANCHORS_RESULTS="$OUT/anchors-results" ANCHORS_WORK="$OUT/anchors-work"
+mkdir -p "$ANCHORS_RESULTS" "$ANCHORS_WORK"
+
+SIM=127.0.0.1:18090
+APP=127.0.0.1:18080
+merchant=(WECHAT_APPID=wxd930ea5d5a258f4f WECHAT_APP_SECRET=demo-app-secret-not-a-real-one
+  WECHAT_MCH_ID=10000100 WECHAT_API_KEY=192006250b4c09247ec02edce69f6a2d
+  WECHAT_PAY_BASE_URL=http://$SIM WECHAT_API_BASE_URL=http://$SIM)
+
+quiet() { python3 "$ANCHORS/quiet.py" 2>/dev/null || sleep 5; }
+
+start_sim() {
+  env "${merchant[@]}" "$BIN/examdesk" simulator --bind "$SIM" >"$OUT/sim.log" 2>&1 &
+  SIM_PID=$!
+  sleep 0.5
+}
+
+# start_app NAME [extra env…]: a fresh SQLite database in its own folder, WeChat = the simulator.
+start_app() {
+  local name=$1; shift
+  rm -rf "$OUT/$name" && mkdir -p "$OUT/$name"
+  DB="sqlite://$OUT/$name/examdesk.db"
+  (cd "$OUT/$name" && env "${merchant[@]}" EXAMDESK_BIND=$APP EXAMDESK_DATABASE_URL="$DB" \
+     EXAMDESK_LOGIN_PER_MINUTE=0 EXAMDESK_JOB_INTERVAL_SECONDS=0 EXAMDESK_LOG=warn "$@" \
+     "$BIN/examdesk" serve >"$OUT/$name/server.log" 2>&1 &
+   echo $! >"$OUT/$name/pid")
+  APP_PID=$(cat "$OUT/$name/pid")
+  for _ in $(seq 50); do curl -sf "http://$APP/healthz" >/dev/null && break; sleep 0.1; done
+}
+
+stop_app() { kill "$APP_PID" 2>/dev/null || true; wait "$APP_PID" 2>/dev/null || true; }
+
+big_exam() {
+  (cd "$OUT/$1" && EXAMDESK_DATABASE_URL="$DB" "$BIN/examdesk" exam create --code "P$1" --title "2026年性能测试考试" \
+     --fee-fen 5000 --capacity 98901 --opens 2026-01-01T00:00:00Z --closes 2030-01-01T00:00:00Z \
+     --starts 2030-01-02T00:00:00Z)
+}
+
+start_sim
+trap 'kill $SIM_PID 2>/dev/null || true; stop_app' EXIT
+
+for durability in FULL NORMAL; do
+  quiet
+  start_app "storm-$durability" EXAMDESK_SQLITE_SYNCHRONOUS=$durability
+  exam=$(big_exam "storm-$durability")
+  "$BIN/loadgen" notify-storm --url "http://$APP" --database-url "$DB" --orders "$ORDERS" --concurrency 64 \
+    --exam-id "$exam" --server-pid "$APP_PID" --max-seconds 600 --json "$OUT/storm-$durability.json" \
+    | tee "$OUT/storm-$durability.txt"
+  stop_app
+  quiet
+  (cd "$ANCHORS" && notify_baseline/run.sh sync --sync "$durability" --repeat 1) | tee "$OUT/baseline-sync-$durability.txt"
+done
+
+quiet
+start_app burst
+"$BIN/loadgen" registration-burst --url "http://$APP" --database-url "$DB" --candidates 10000 --capacity 1000 \
+  --server-pid "$APP_PID" --max-seconds 600 --json "$OUT/burst.json" | tee "$OUT/burst.txt"
+stop_app
+
+quiet
+start_app tickets
+exam=$(big_exam tickets)
+"$BIN/loadgen" ticket-downloads --url "http://$APP" --database-url "$DB" --candidates 500 --exam-id "$exam" \
+  --server-pid "$APP_PID" --max-seconds 600 --json "$OUT/tickets.json" | tee "$OUT/tickets.txt"
+stop_app
+
+quiet
+"$BIN/ticketbench" | tee "$OUT/ticketbench.txt"
+quiet
+(cd "$ANCHORS" && COUNT=200 ticket_baseline/run.sh) | tee "$OUT/baseline-tickets.txt"
+echo "figures in $OUT"
