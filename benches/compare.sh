@@ -33,18 +33,19 @@ start_app() {
   local name=$1; shift
   rm -rf "$OUT/$name" && mkdir -p "$OUT/$name"
   DB="sqlite://$OUT/$name/examdesk.db"
-  (cd "$OUT/$name" && env "${merchant[@]}" EXAMDESK_BIND=$APP EXAMDESK_DATABASE_URL="$DB" \
+  pushd "$OUT/$name" >/dev/null
+  env "${merchant[@]}" EXAMDESK_BIND=$APP EXAMDESK_DATABASE_URL="$DB" \
      EXAMDESK_LOGIN_PER_MINUTE=0 EXAMDESK_JOB_INTERVAL_SECONDS=0 EXAMDESK_LOG=warn "$@" \
      "$BIN/examdesk" serve >"$OUT/$name/server.log" 2>&1 &
-   echo $! >"$OUT/$name/pid")
-  APP_PID=$(cat "$OUT/$name/pid")
+  APP_PID=$!
+  popd >/dev/null
   for _ in $(seq 50); do curl -sf "http://$APP/healthz" >/dev/null && break; sleep 0.1; done
 }
 
 stop_app() { kill "$APP_PID" 2>/dev/null || true; wait "$APP_PID" 2>/dev/null || true; }
 
 big_exam() {
-  (cd "$OUT/$1" && EXAMDESK_DATABASE_URL="$DB" "$BIN/examdesk" exam create --code "P$1" --title "2026年性能测试考试" \
+  (cd "$OUT/$1" && EXAMDESK_DATABASE_URL="$DB" "$BIN/examdesk" exam create --code "P$(echo "$1" | tr -cd "A-Za-z0-9")" --title "2026年性能测试考试" \
      --fee-fen 5000 --capacity 98901 --opens 2026-01-01T00:00:00Z --closes 2030-01-01T00:00:00Z \
      --starts 2030-01-02T00:00:00Z)
 }

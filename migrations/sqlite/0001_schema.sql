@@ -25,6 +25,8 @@ CREATE TABLE exam_rooms (
     room_no   INTEGER NOT NULL CHECK (room_no > 0),
     name      TEXT    NOT NULL,
     capacity  INTEGER NOT NULL CHECK (capacity > 0),
+    -- highest seat handed out in order: the next payer gets the next one without a search
+    next_seat INTEGER NOT NULL DEFAULT 0,
     UNIQUE (exam_id, room_no)
 );
 

@@ -279,10 +279,19 @@ pub async fn apply_payment(
     .bind(at)
     .execute(&mut *conn)
     .await?;
-    if paid.rows_affected() == 1 {
-        return Ok(PaymentOutcome::Recorded);
+    let outcome = if paid.rows_affected() == 1 {
+        PaymentOutcome::Recorded
+    } else {
+        reinstate_or_queue_refund(conn, order.registration_id, at).await?
+    };
+    if matches!(
+        outcome,
+        PaymentOutcome::Recorded | PaymentOutcome::RecordedAfterExpiry
+    ) {
+        // The seat goes into the same commit; when the fast path can't, the job searches for one.
+        super::seating::seat_in_transaction(conn, order.registration_id, at).await?;
     }
-    reinstate_or_queue_refund(conn, order.registration_id, at).await
+    Ok(outcome)
 }
 
 /// A payment for a registration whose hold had ended: give the seat back if one is left and no

@@ -24,6 +24,64 @@ pub enum SeatingError {
     Sql(#[from] sqlx::Error),
 }
 
+/// The fast path, inside the payment's own transaction: the next seat of the first room that has
+/// one left, taken by one conditional UPDATE of the room's counter. Every statement guards itself,
+/// so nothing here can fail on a constraint and spoil the transaction; when the counters are used
+/// up (after refunds left gaps, or rooms were edited) it seats nobody and [`assign`] searches.
+pub async fn seat_in_transaction(
+    conn: &mut sqlx::AnyConnection,
+    registration_id: i64,
+    at: i64,
+) -> Result<bool, sqlx::Error> {
+    let Some(row) = sqlx::query(
+        "SELECT r.exam_id, e.code FROM registrations r JOIN exams e ON e.id = r.exam_id \
+         WHERE r.id = $1 AND r.status = 'paid' AND r.room_id IS NULL AND r.needs_refund = 0",
+    )
+    .bind(registration_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(false);
+    };
+    let exam_id: i64 = row.try_get("exam_id")?;
+    let code: String = row.try_get("code")?;
+    let Some(room) = sqlx::query(
+        "UPDATE exam_rooms SET next_seat = next_seat + 1 \
+         WHERE id = (SELECT id FROM exam_rooms WHERE exam_id = $1 AND next_seat < capacity ORDER BY room_no LIMIT 1) \
+         AND next_seat < capacity RETURNING id, room_no, next_seat",
+    )
+    .bind(exam_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(false);
+    };
+    let (room_id, room_no, seat_no): (i64, i64, i64) = (
+        room.try_get("id")?,
+        room.try_get("room_no")?,
+        room.try_get("next_seat")?,
+    );
+    let Ok(number) = ticket_number(&code, room_no as u16, seat_no as u16) else {
+        return Ok(false);
+    };
+    let seated = sqlx::query(
+        "UPDATE registrations SET room_id = $2, seat_no = $3, ticket_no = $4, \
+         ticket_version = ticket_version + 1, updated_at = $5 \
+         WHERE id = $1 AND room_id IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM registrations other WHERE other.room_id = $2 AND other.seat_no = $3) \
+         AND NOT EXISTS (SELECT 1 FROM registrations other WHERE other.exam_id = registrations.exam_id \
+             AND other.ticket_no = $4 AND other.status IN ('paid', 'refunding'))",
+    )
+    .bind(registration_id)
+    .bind(room_id)
+    .bind(seat_no)
+    .bind(&number)
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(seated.rows_affected() == 1)
+}
+
 /// Gives a paid registration without a seat the next free one; `None` when it needs none (not paid,
 /// already seated, or waiting for a refund).
 pub async fn assign(
@@ -217,6 +275,13 @@ pub async fn reshuffle(
         .execute(&mut *tx)
         .await?;
     }
+    sqlx::query(
+        "UPDATE exam_rooms SET next_seat = (SELECT COALESCE(MAX(r.seat_no), 0) FROM registrations r \
+         WHERE r.room_id = exam_rooms.id) WHERE exam_id = $1",
+    )
+    .bind(exam_id)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("UPDATE exams SET seat_seed = $2, updated_at = $3 WHERE id = $1")
         .bind(exam_id)
         .bind(seed as i64)
