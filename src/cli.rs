@@ -137,7 +137,8 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 },
         } => {
             let exam = NewExam {
-                code,
+                // Ticket numbers print the code in capitals; accept it typed either way.
+                code: code.trim().to_ascii_uppercase(),
                 title,
                 fee_fen,
                 capacity,

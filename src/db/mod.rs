@@ -92,12 +92,12 @@ impl Db {
     async fn connect_sqlite(url: &str, durability: Durability) -> Result<Self, DbError> {
         let pragmas: &'static str = match durability {
             Durability::Full => {
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+                 PRAGMA busy_timeout = 10000; PRAGMA cache_size = -16000; PRAGMA mmap_size = 268435456;"
             }
             Durability::Normal => {
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                 PRAGMA busy_timeout = 10000; PRAGMA cache_size = -16000; PRAGMA mmap_size = 268435456;"
             }
         };
         let path = sqlite_path(url);

@@ -141,9 +141,8 @@ fn parse_rooms(text: &str, errors: &mut Vec<String>) -> Vec<Room> {
 
 fn parse_form(form: &ExamForm, code: String) -> (NewExam, Vec<Room>, Vec<String>) {
     let mut errors = Vec::new();
-    let code_ok = (2..=16).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric());
-    if !code_ok {
-        errors.push("考试代码须为 2 到 16 位字母或数字（准考证号以它开头）".into());
+    if !crate::domain::exam::valid_code(&code) {
+        errors.push("考试代码须为 2 到 12 位大写字母或数字（准考证号以它开头）".into());
     }
     let title = form.title.trim().to_string();
     if title.is_empty() || title.chars().count() > 100 {
