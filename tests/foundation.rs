@@ -27,7 +27,11 @@ async fn healthz_answers_ok_when_the_database_answers() {
 async fn migrations_create_every_table_once() {
     let test_db = TestDb::new().await;
     let db = Db::connect(&test_db.url).await.unwrap();
-    assert_eq!(db::migrate(&db).await.unwrap(), 2, "both migrations apply to a new database");
+    assert_eq!(
+        db::migrate(&db).await.unwrap(),
+        2,
+        "both migrations apply to a new database"
+    );
     assert_eq!(
         db::migrate(&db).await.unwrap(),
         0,

@@ -203,6 +203,13 @@ pub async fn open_ids(db: &Db, filter: &str, at: i64, limit: i64) -> Result<Vec<
         .collect()
 }
 
+/// What recording a payment did, and whether the seat was given in the same commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub outcome: PaymentOutcome,
+    pub seated: bool,
+}
+
 /// What recording a payment did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentOutcome {
@@ -227,9 +234,9 @@ pub async fn record_payment(
     at: i64,
 ) -> Result<PaymentOutcome, sqlx::Error> {
     let mut tx = db.write.begin().await?;
-    let outcome = apply_payment(&mut tx, order, transaction_id, paid_fee, at).await?;
+    let applied = apply_payment(&mut tx, order, transaction_id, paid_fee, at).await?;
     tx.commit().await?;
-    Ok(outcome)
+    Ok(applied.outcome)
 }
 
 /// Records a payment inside the caller's transaction. One conditional UPDATE of the order decides
@@ -242,7 +249,8 @@ pub async fn apply_payment(
     transaction_id: &str,
     paid_fee: i64,
     at: i64,
-) -> Result<PaymentOutcome, sqlx::Error> {
+) -> Result<Applied, sqlx::Error> {
+    let mut seated = false;
     let won = sqlx::query(
         "UPDATE orders SET status = 'paid', transaction_id = $2, paid_fee = $3, paid_at = $4, updated_at = $4, \
          claimed_by = NULL, claim_until = NULL WHERE id = $1 AND status IN ('created', 'prepaid', 'closed') \
@@ -263,35 +271,46 @@ pub async fn apply_payment(
                 .fetch_one(&mut *conn)
                 .await?
                 .try_get("transaction_id")?;
-        return Ok(if existing.as_deref() == Some(transaction_id) {
+        let outcome = if existing.as_deref() == Some(transaction_id) {
             PaymentOutcome::AlreadyRecorded
         } else {
             // Either the order was paid by another transaction, or this transaction_id already
             // paid another order: WeChat never does either, so nothing is recorded.
             PaymentOutcome::ConflictingTransaction
-        });
+        };
+        return Ok(Applied { outcome, seated });
     }
+    // RETURNING hands the seat step what it needs without another round trip.
     let paid = sqlx::query(
         "UPDATE registrations SET status = 'paid', paid_at = $2, updated_at = $2 \
-         WHERE id = $1 AND status = 'pending_payment'",
+         WHERE id = $1 AND status = 'pending_payment' \
+         RETURNING exam_id, (SELECT code FROM exams WHERE exams.id = registrations.exam_id) AS code",
     )
     .bind(order.registration_id)
     .bind(at)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    let outcome = if paid.rows_affected() == 1 {
-        PaymentOutcome::Recorded
-    } else {
-        reinstate_or_queue_refund(conn, order.registration_id, at).await?
+    let (outcome, exam) = match paid {
+        Some(row) => (
+            PaymentOutcome::Recorded,
+            Some((
+                row.try_get::<i64, _>("exam_id")?,
+                row.try_get::<String, _>("code")?,
+            )),
+        ),
+        None => (
+            reinstate_or_queue_refund(conn, order.registration_id, at).await?,
+            None,
+        ),
     };
     if matches!(
         outcome,
         PaymentOutcome::Recorded | PaymentOutcome::RecordedAfterExpiry
     ) {
         // The seat goes into the same commit; when the fast path can't, the job searches for one.
-        super::seating::seat_in_transaction(conn, order.registration_id, at).await?;
+        seated = super::seating::seat_in_transaction(conn, order.registration_id, exam, at).await?;
     }
-    Ok(outcome)
+    Ok(Applied { outcome, seated })
 }
 
 /// A payment for a registration whose hold had ended: give the seat back if one is left and no

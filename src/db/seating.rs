@@ -31,20 +31,25 @@ pub enum SeatingError {
 pub async fn seat_in_transaction(
     conn: &mut sqlx::AnyConnection,
     registration_id: i64,
+    exam: Option<(i64, String)>,
     at: i64,
 ) -> Result<bool, sqlx::Error> {
-    let Some(row) = sqlx::query(
-        "SELECT r.exam_id, e.code FROM registrations r JOIN exams e ON e.id = r.exam_id \
-         WHERE r.id = $1 AND r.status = 'paid' AND r.room_id IS NULL AND r.needs_refund = 0",
-    )
-    .bind(registration_id)
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
-        return Ok(false);
+    let (exam_id, code) = match exam {
+        Some(known) => known,
+        None => {
+            let Some(row) = sqlx::query(
+                "SELECT r.exam_id, e.code FROM registrations r JOIN exams e ON e.id = r.exam_id \
+                 WHERE r.id = $1 AND r.status = 'paid' AND r.room_id IS NULL AND r.needs_refund = 0",
+            )
+            .bind(registration_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            else {
+                return Ok(false);
+            };
+            (row.try_get("exam_id")?, row.try_get("code")?)
+        }
     };
-    let exam_id: i64 = row.try_get("exam_id")?;
-    let code: String = row.try_get("code")?;
     let Some(room) = sqlx::query(
         "UPDATE exam_rooms SET next_seat = next_seat + 1 \
          WHERE id = (SELECT id FROM exam_rooms WHERE exam_id = $1 AND next_seat < capacity ORDER BY room_no LIMIT 1) \

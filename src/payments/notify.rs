@@ -102,7 +102,7 @@ async fn process(state: &AppState, body: &[u8]) -> Result<Reply, String> {
             .await?;
         return Ok(success());
     }
-    let outcome = writer
+    let applied = writer
         .pay(
             order.clone(),
             notify.transaction_id.clone(),
@@ -111,6 +111,7 @@ async fn process(state: &AppState, body: &[u8]) -> Result<Reply, String> {
             at,
         )
         .await?;
+    let outcome = applied.outcome;
     if outcome == PaymentOutcome::ConflictingTransaction {
         tracing::error!(target: "alert", out_trade_no = no, "ALERT: second transaction for a paid order");
         return Ok(fail("order already paid by another transaction"));
@@ -121,7 +122,9 @@ async fn process(state: &AppState, body: &[u8]) -> Result<Reply, String> {
             outcome = outcome_label(&outcome),
             "payment recorded"
         );
-        crate::payments::reconcile::after_payment(state, order.registration_id).await;
+        if !applied.seated {
+            crate::payments::reconcile::after_payment(state, order.registration_id).await;
+        }
     }
     Ok(success())
 }

@@ -7,7 +7,7 @@ use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::Db;
-use crate::db::orders::{self, Order, PaymentOutcome};
+use crate::db::orders::{self, Applied, Order, PaymentOutcome};
 
 /// Most notifies written by one commit; bounds a transaction's size and its locks.
 const MAX_BATCH: usize = 512;
@@ -21,14 +21,14 @@ enum Job {
         fee: i64,
         body: String,
         at: i64,
-        reply: oneshot::Sender<Result<PaymentOutcome, String>>,
+        reply: oneshot::Sender<Result<Applied, String>>,
     },
     Log {
         out_trade_no: Option<String>,
         body: String,
         outcome: String,
         at: i64,
-        reply: oneshot::Sender<Result<PaymentOutcome, String>>,
+        reply: oneshot::Sender<Result<Applied, String>>,
     },
 }
 
@@ -62,7 +62,7 @@ impl PaymentWriter {
         fee: i64,
         body: String,
         at: i64,
-    ) -> Result<PaymentOutcome, String> {
+    ) -> Result<Applied, String> {
         let (reply, answer) = oneshot::channel();
         let job = Job::Pay {
             order,
@@ -97,8 +97,8 @@ impl PaymentWriter {
     async fn submit(
         &self,
         job: Job,
-        answer: oneshot::Receiver<Result<PaymentOutcome, String>>,
-    ) -> Result<PaymentOutcome, String> {
+        answer: oneshot::Receiver<Result<Applied, String>>,
+    ) -> Result<Applied, String> {
         self.queue
             .send(job)
             .await
@@ -147,7 +147,7 @@ async fn run(db: Db, mut jobs: mpsc::Receiver<Job>) {
     }
 }
 
-fn answer(job: Job, result: Result<PaymentOutcome, String>) {
+fn answer(job: Job, result: Result<Applied, String>) {
     let reply = match job {
         Job::Pay { reply, .. } | Job::Log { reply, .. } => reply,
     };
@@ -155,7 +155,7 @@ fn answer(job: Job, result: Result<PaymentOutcome, String>) {
     let _ = reply.send(result);
 }
 
-async fn write(db: &Db, batch: &[Job]) -> Result<Vec<PaymentOutcome>, sqlx::Error> {
+async fn write(db: &Db, batch: &[Job]) -> Result<Vec<Applied>, sqlx::Error> {
     let mut conn = db.write.acquire().await?;
     let mut tx = conn.begin().await?;
     let mut outcomes = Vec::with_capacity(batch.len());
@@ -169,18 +169,18 @@ async fn write(db: &Db, batch: &[Job]) -> Result<Vec<PaymentOutcome>, sqlx::Erro
                 at,
                 ..
             } => {
-                let outcome =
+                let applied =
                     orders::apply_payment(&mut tx, order, transaction_id, *fee, *at).await?;
                 orders::log_callback(
                     &mut tx,
                     "pay",
                     Some(&order.out_trade_no),
                     body,
-                    outcome_label(&outcome),
+                    outcome_label(&applied.outcome),
                     *at,
                 )
                 .await?;
-                outcomes.push(outcome);
+                outcomes.push(applied);
             }
             Job::Log {
                 out_trade_no,
@@ -191,7 +191,10 @@ async fn write(db: &Db, batch: &[Job]) -> Result<Vec<PaymentOutcome>, sqlx::Erro
             } => {
                 orders::log_callback(&mut tx, "pay", out_trade_no.as_deref(), body, outcome, *at)
                     .await?;
-                outcomes.push(PaymentOutcome::AlreadyRecorded);
+                outcomes.push(Applied {
+                    outcome: PaymentOutcome::AlreadyRecorded,
+                    seated: false,
+                });
             }
         }
     }
