@@ -277,7 +277,7 @@ pub(crate) async fn pick_exam(api: &Api, exam_id: Option<i64>, need: usize) -> R
     let exams = api.exams().await?;
     let need = i64::try_from(need).unwrap_or(i64::MAX);
     let hint = "create one first, e.g. `examdesk exam create --code LOAD1 --title 负载测试 --fee-fen 5000 \
-                --capacity 100000 --opens 2026-01-01T00:00:00+08:00 --closes 2027-01-01T00:00:00+08:00 \
+                --capacity 98901 --opens 2026-01-01T00:00:00+08:00 --closes 2027-01-01T00:00:00+08:00 \
                 --starts 2027-01-02T09:00:00+08:00` (same EXAMDESK_DATABASE_URL as the server), then pass \
                 --exam-id";
     match exam_id {
