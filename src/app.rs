@@ -23,6 +23,9 @@ pub struct AppState {
     pub login_limiter: Arc<crate::http::rate_limit::RateLimiter>,
     /// The ticket fonts, parsed once.
     pub fonts: Arc<crate::tickets::TicketFonts>,
+    /// Tickets drawn at once: one per core. Drawing is CPU-bound, so more would not be faster,
+    /// only hold more memory while a crowd downloads.
+    pub renders: Arc<tokio::sync::Semaphore>,
     /// Writes payment notifies in group commits.
     pub payment_writer: crate::payments::writer::PaymentWriter,
     /// Names this process in row claims, so two instances never work on one order.
@@ -147,6 +150,9 @@ pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, Str
         simulator,
         payment_writer,
         fonts,
+        renders: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )),
         login_limiter,
         worker_id,
     })

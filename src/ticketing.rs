@@ -109,6 +109,11 @@ pub async fn ticket_pdf(
     if let Ok(bytes) = tokio::fs::read(&path).await {
         return Ok(bytes);
     }
+    let _turn = state
+        .renders
+        .acquire()
+        .await
+        .map_err(|_| AppError::internal())?;
     let fonts: Arc<TicketFonts> = state.fonts.clone();
     let rendered = tokio::task::spawn_blocking(move || render_ticket(&fonts, &data))
         .await
