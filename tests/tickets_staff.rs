@@ -270,3 +270,23 @@ async fn seats_are_re_arranged_after_closing_by_a_recorded_seed() {
         assert_eq!(now.seat_no, Some(i64::from(a.seat.seat_no)));
     }
 }
+
+#[tokio::test]
+async fn a_name_the_fonts_cannot_print_is_shown_to_staff() {
+    let (app, sim) = spawn().await;
+    let exam_id = open_exam(&app, "GLYPH26", 5000, 10).await;
+    let r = paid(&app, &sim, exam_id, "𠀀明", 40).await;
+    let seated = seated_registration(&app, r.id).await;
+    let admin = staff(&app, Role::Admin).await;
+    let res = admin
+        .get(app.at(&format!("/admin/registrations/{}/ticket.pdf", seated.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the ticket is still drawn");
+    let (_, page) = get_text(&admin, app.at(&format!("/admin/registrations/{}", r.id))).await;
+    assert!(
+        page.contains("姓名含字库缺字「𠀀」"),
+        "the warning is on the registration's page"
+    );
+}

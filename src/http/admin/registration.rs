@@ -99,7 +99,13 @@ fn flag_label(flag: &str) -> (String, &'static str) {
         "no_seat" => ("付款后无座位可分配".into(), "bad"),
         "missing_glyph" => ("姓名含字库缺字（准考证需人工核对）".into(), "wait"),
         "amount_mismatch" => ("回调金额与订单不符".into(), "bad"),
-        other => (format!("标记：{other}"), "muted"),
+        other => match other.strip_prefix("missing_glyph:") {
+            Some(chars) => (
+                format!("姓名含字库缺字「{chars}」：准考证上印为空框，请人工核对"),
+                "bad",
+            ),
+            None => (format!("标记：{other}"), "muted"),
+        },
     }
 }
 
