@@ -684,3 +684,21 @@ async fn the_dashboard_and_refund_queue_show_the_figures() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn an_expired_staff_session_signs_out() {
+    let (app, _sim) = spawn().await;
+    let client = staff(&app, Role::Viewer).await;
+    let (status, _) = get_text(&client, app.at("/admin")).await;
+    assert_eq!(status, 200);
+    sqlx::query("UPDATE admin_sessions SET expires_at = 1")
+        .execute(&app.state.db.write)
+        .await
+        .expect("expire the session");
+    let (status, html) = get_text(&client, app.at("/admin")).await;
+    assert_eq!(status, 200, "redirected to the sign-in page");
+    assert!(
+        html.contains("name=\"password\""),
+        "an expired session must sign in again"
+    );
+}

@@ -909,3 +909,59 @@ async fn many_orders_notified_together_are_each_paid_once() {
         30
     );
 }
+
+#[tokio::test]
+async fn registration_is_only_open_inside_its_window() {
+    let app = TestApp::spawn().await;
+    let now = examdesk::util::now();
+    let exam = |code: &str, opens_at: i64, closes_at: i64| examdesk::domain::exam::NewExam {
+        code: code.into(),
+        title: "2026年窗口测试考试".into(),
+        fee_fen: 5000,
+        capacity: 10,
+        opens_at,
+        closes_at,
+        starts_at: now + 10 * 86_400,
+        venue: String::new(),
+    };
+    let later = examdesk::db::exams::create(&app.state.db, &exam("LATER1", now + 3600, now + 7200))
+        .await
+        .unwrap();
+    let over = examdesk::db::exams::create(&app.state.db, &exam("OVER1", now - 7200, now - 3600))
+        .await
+        .unwrap();
+    let open = examdesk::db::exams::create(&app.state.db, &exam("OPEN1", now - 60, now + 3600))
+        .await
+        .unwrap();
+    let token = app.login("window").await;
+    for (exam_id, code) in [
+        (later, "registration_not_open"),
+        (over, "registration_closed"),
+    ] {
+        let res = app.register(&token, exam_id, 900).await;
+        assert_eq!(res.status(), 409);
+        assert_eq!(res.json::<Value>().await.unwrap()["error"]["code"], code);
+    }
+    sqlx::query("UPDATE exams SET status = 'closed' WHERE id = $1")
+        .bind(open)
+        .execute(&app.state.db.write)
+        .await
+        .unwrap();
+    let res = app.register(&token, open, 901).await;
+    assert_eq!(res.status(), 409, "staff closed registration");
+    assert_eq!(
+        app.count("SELECT COALESCE(SUM(seats_taken), 0) FROM exams")
+            .await,
+        0,
+        "no seat held"
+    );
+    let (_, listed) = app.get_json(&token, "/api/v1/exams").await;
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["id"] != over && e["id"] != open),
+        "ended and closed exams are not offered: {listed}"
+    );
+}
