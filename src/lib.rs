@@ -19,8 +19,5 @@ pub mod util;
 pub mod wechat;
 
 pub use app::{AppState, build_app};
-
-/// Installs the one rustls crypto provider (ring) used by every TLS client; idempotent.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+/// The one rustls crypto provider (ring) used by every TLS client; idempotent.
+pub use wechat::install_crypto_provider;

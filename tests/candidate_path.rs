@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{TestApp, id_number};
+use common::{TestApp, id_number, notify_fields, signed};
 use examdesk::wechat::{SignType, sign, xml};
 use serde_json::{Value, json};
 
@@ -34,38 +34,6 @@ fn prepay_id(args: &Value) -> String {
         .unwrap()
         .trim_start_matches("prepay_id=")
         .to_string()
-}
-
-/// A notify as WeChat would send it for `out_trade_no`, signed with the merchant key.
-fn notify_fields(out_trade_no: &str, fee: i64, transaction_id: &str) -> BTreeMap<String, String> {
-    let mut f: BTreeMap<String, String> = [
-        ("appid", examdesk::demo::DEMO_APPID),
-        ("mch_id", examdesk::demo::DEMO_MCH_ID),
-        ("nonce_str", "5K8264ILTKCH16CQ2502SI8ZNMTM67VS"),
-        ("result_code", "SUCCESS"),
-        ("return_code", "SUCCESS"),
-        ("openid", "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"),
-        ("is_subscribe", "N"),
-        ("trade_type", "JSAPI"),
-        ("bank_type", "CMC"),
-        ("fee_type", "CNY"),
-        ("time_end", "20261125120000"),
-        ("attach", "考试报名 <&>"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    f.insert("out_trade_no".into(), out_trade_no.into());
-    f.insert("transaction_id".into(), transaction_id.into());
-    f.insert("total_fee".into(), fee.to_string());
-    f.insert("cash_fee".into(), fee.to_string());
-    f
-}
-
-fn signed(mut fields: BTreeMap<String, String>) -> String {
-    let s = sign::sign(&fields, KEY, SignType::Md5);
-    fields.insert("sign".into(), s);
-    xml::to_xml(&fields)
 }
 
 async fn send_notify(app: &TestApp, body: impl Into<reqwest::Body>) -> String {
@@ -207,7 +175,8 @@ async fn ten_concurrent_copies_of_one_notify_make_one_payment() {
         5000,
         "4200000001202611250000000001",
     ));
-    let replies = futures_join(&app, &body, 10).await;
+    let url = app.at("/wechat/pay/notify");
+    let replies = common::post_all(&app.http, vec![(url, body); 10]).await;
     assert!(
         replies.iter().all(|r| is_success(r)),
         "every copy is answered SUCCESS: {replies:?}"
@@ -240,30 +209,6 @@ async fn ten_concurrent_copies_of_one_notify_make_one_payment() {
         "exactly one copy recorded the payment"
     );
     app.wait_for_status(&token, id, "paid").await;
-}
-
-async fn futures_join(app: &TestApp, body: &str, n: usize) -> Vec<String> {
-    let mut tasks = Vec::new();
-    for _ in 0..n {
-        let http = app.http.clone();
-        let url = app.at("/wechat/pay/notify");
-        let body = body.to_string();
-        tasks.push(tokio::spawn(async move {
-            http.post(url)
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        }));
-    }
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.unwrap());
-    }
-    out
 }
 
 #[tokio::test]
@@ -851,23 +796,10 @@ async fn many_orders_notified_together_are_each_paid_once() {
             bodies.push(body.clone());
         }
     }
-    let mut tasks = Vec::new();
-    for body in bodies {
-        let http = app.http.clone();
-        let url = app.at("/wechat/pay/notify");
-        tasks.push(tokio::spawn(async move {
-            http.post(url)
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        }));
-    }
-    for t in tasks {
-        assert!(is_success(&t.await.unwrap()));
+    let url = app.at("/wechat/pay/notify");
+    let requests = bodies.into_iter().map(|b| (url.clone(), b)).collect();
+    for answer in common::post_all(&app.http, requests).await {
+        assert!(is_success(&answer));
     }
     assert_eq!(
         app.count("SELECT COUNT(*) FROM orders WHERE status = 'paid'")

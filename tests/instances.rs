@@ -3,12 +3,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
-use common::{TestApp, TestDb, skip_without_postgres};
+use common::{TestApp, TestDb, notify_fields, signed, skip_without_postgres};
 use examdesk::demo::{DEMO_API_KEY, DEMO_APP_SECRET, DEMO_APPID, DEMO_MCH_ID};
 use examdesk::wechat::simulator::{Simulator, SimulatorConfig};
-use examdesk::wechat::{SignType, sign, xml};
 use serde_json::Value;
 
 async fn wechat() -> (Simulator, String) {
@@ -39,31 +36,6 @@ async fn two_instances(db: TestDb, sim_url: &str) -> (TestApp, TestApp) {
     (a, b)
 }
 
-fn notify(out_trade_no: &str, transaction_id: &str) -> String {
-    let mut f: BTreeMap<String, String> = [
-        ("appid", DEMO_APPID),
-        ("mch_id", DEMO_MCH_ID),
-        ("nonce_str", "ibuaiVcKdpRxkhJA"),
-        ("result_code", "SUCCESS"),
-        ("return_code", "SUCCESS"),
-        ("openid", "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"),
-        ("trade_type", "JSAPI"),
-        ("bank_type", "CMC"),
-        ("fee_type", "CNY"),
-        ("time_end", "20261125120000"),
-        ("total_fee", "5000"),
-        ("cash_fee", "5000"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    f.insert("out_trade_no".into(), out_trade_no.into());
-    f.insert("transaction_id".into(), transaction_id.into());
-    let s = sign::sign(&f, DEMO_API_KEY, SignType::Md5);
-    f.insert("sign".into(), s);
-    xml::to_xml(&f)
-}
-
 /// Registers and places an order through instance `via`; returns the out_trade_no.
 async fn ordered(via: &TestApp, code: &str, exam_id: i64, seq: u32) -> String {
     let token = via.login(code).await;
@@ -89,28 +61,18 @@ async fn a_notify_storm_split_across_two_instances_pays_every_order_once() {
     for i in 0..40u32 {
         let via = if i % 2 == 0 { &a } else { &b };
         let no = ordered(via, &format!("storm-{i}"), exam_id, 500 + i).await;
-        let body = notify(&no, &format!("42000000012026112510000{i:05}"));
+        let body = signed(notify_fields(
+            &no,
+            5000,
+            &format!("42000000012026112510000{i:05}"),
+        ));
         // Each notify goes to both instances, twice, all at once, as WeChat's servers might.
         for target in [&a, &b, &a, &b] {
             bodies.push((target.at("/wechat/pay/notify"), body.clone()));
         }
     }
-    let mut tasks = Vec::new();
-    for (url, body) in bodies {
-        let http = a.http.clone();
-        tasks.push(tokio::spawn(async move {
-            http.post(url)
-                .body(body)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), examdesk::wechat::notify::SUCCESS_REPLY);
+    for answer in common::post_all(&a.http, bodies).await {
+        assert_eq!(answer, examdesk::wechat::notify::SUCCESS_REPLY);
     }
     assert_eq!(
         a.count("SELECT COUNT(*) FROM orders WHERE status = 'paid'")

@@ -232,11 +232,11 @@ pub async fn record_payment(
     transaction_id: &str,
     paid_fee: i64,
     at: i64,
-) -> Result<PaymentOutcome, sqlx::Error> {
+) -> Result<Applied, sqlx::Error> {
     let mut tx = db.write.begin().await?;
     let applied = apply_payment(&mut tx, order, transaction_id, paid_fee, at).await?;
     tx.commit().await?;
-    Ok(applied.outcome)
+    Ok(applied)
 }
 
 /// Records a payment inside the caller's transaction. One conditional UPDATE of the order decides

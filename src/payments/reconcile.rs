@@ -42,7 +42,8 @@ pub async fn query_and_record(state: &AppState, order: &Order) -> Result<QueryRe
             "ALERT: queried order amount differs from ours; not recorded");
         return Err(AppError::upstream("订单金额不一致，已通知管理员"));
     }
-    let outcome = orders::record_payment(&state.db, order, transaction_id, fee, now()).await?;
+    let applied = orders::record_payment(&state.db, order, transaction_id, fee, now()).await?;
+    let outcome = applied.outcome;
     if matches!(
         outcome,
         PaymentOutcome::Recorded
@@ -50,7 +51,9 @@ pub async fn query_and_record(state: &AppState, order: &Order) -> Result<QueryRe
             | PaymentOutcome::RecordedNeedsRefund
     ) {
         tracing::info!(out_trade_no = %order.out_trade_no, ?outcome, "payment found by order query");
-        after_payment(state, order.registration_id).await;
+        if !applied.seated {
+            after_payment(state, order.registration_id).await;
+        }
     }
     Ok(QueryResult::Paid(outcome))
 }
