@@ -239,10 +239,8 @@ pub async fn record_payment(
     Ok(applied)
 }
 
-/// Records a payment inside the caller's transaction. One conditional UPDATE of the order decides
-/// who records it, so repeats — sequential, concurrent, or in the same batch — change nothing.
-/// No statement here can fail on a constraint (each guards itself with a condition), so many
-/// payments can share one transaction and one commit without savepoints.
+/// Records a payment inside the caller's transaction: [`mark_paid`], then [`finish_late`] for a
+/// registration whose hold had ended, then the seat.
 pub async fn apply_payment(
     conn: &mut AnyConnection,
     order: &Order,
@@ -250,7 +248,52 @@ pub async fn apply_payment(
     paid_fee: i64,
     at: i64,
 ) -> Result<Applied, sqlx::Error> {
-    let mut seated = false;
+    let (outcome, exam) = match mark_paid(conn, order, transaction_id, paid_fee, at).await? {
+        Marked::Finished(outcome) => {
+            return Ok(Applied {
+                outcome,
+                seated: false,
+            });
+        }
+        Marked::Paid { exam_id, code } => (PaymentOutcome::Recorded, Some((exam_id, code))),
+        Marked::Late => (finish_late(conn, order, at).await?, None),
+    };
+    let seated = needs_seat(&outcome)
+        && super::seating::seat_in_transaction(conn, order.registration_id, exam, at).await?;
+    Ok(Applied { outcome, seated })
+}
+
+/// What the first step of recording a payment found.
+pub enum Marked {
+    /// Nothing more to do: a repeat, or a conflicting transaction.
+    Finished(PaymentOutcome),
+    /// Order and waiting registration are paid; the exam is what the seat step needs.
+    Paid { exam_id: i64, code: String },
+    /// The order is paid but its registration's hold had ended: see [`finish_late`].
+    Late,
+}
+
+pub fn needs_seat(outcome: &PaymentOutcome) -> bool {
+    matches!(
+        outcome,
+        PaymentOutcome::Recorded | PaymentOutcome::RecordedAfterExpiry
+    )
+}
+
+/// The order, and its registration if it still waits, marked paid. One conditional UPDATE of the
+/// order decides who records the payment, so repeats — sequential, concurrent, or in the same
+/// batch — change nothing. It locks only the order's and the registration's rows; the shared
+/// rows (the exam's seat count, the rooms' counters) come in later steps, so that batches which
+/// lock orders in id order first can never wait on each other in a circle.
+/// No statement here can fail on a constraint (each guards itself with a condition), so many
+/// payments can share one transaction and one commit without savepoints.
+pub async fn mark_paid(
+    conn: &mut AnyConnection,
+    order: &Order,
+    transaction_id: &str,
+    paid_fee: i64,
+    at: i64,
+) -> Result<Marked, sqlx::Error> {
     let won = sqlx::query(
         "UPDATE orders SET status = 'paid', transaction_id = $2, paid_fee = $3, paid_at = $4, updated_at = $4, \
          claimed_by = NULL, claim_until = NULL WHERE id = $1 AND status IN ('created', 'prepaid', 'closed') \
@@ -271,14 +314,15 @@ pub async fn apply_payment(
                 .fetch_one(&mut *conn)
                 .await?
                 .try_get("transaction_id")?;
-        let outcome = if existing.as_deref() == Some(transaction_id) {
-            PaymentOutcome::AlreadyRecorded
-        } else {
-            // Either the order was paid by another transaction, or this transaction_id already
-            // paid another order: WeChat never does either, so nothing is recorded.
-            PaymentOutcome::ConflictingTransaction
-        };
-        return Ok(Applied { outcome, seated });
+        return Ok(Marked::Finished(
+            if existing.as_deref() == Some(transaction_id) {
+                PaymentOutcome::AlreadyRecorded
+            } else {
+                // Either the order was paid by another transaction, or this transaction_id already
+                // paid another order: WeChat never does either, so nothing is recorded.
+                PaymentOutcome::ConflictingTransaction
+            },
+        ));
     }
     // RETURNING hands the seat step what it needs without another round trip.
     let paid = sqlx::query(
@@ -290,27 +334,22 @@ pub async fn apply_payment(
     .bind(at)
     .fetch_optional(&mut *conn)
     .await?;
-    let (outcome, exam) = match paid {
-        Some(row) => (
-            PaymentOutcome::Recorded,
-            Some((
-                row.try_get::<i64, _>("exam_id")?,
-                row.try_get::<String, _>("code")?,
-            )),
-        ),
-        None => (
-            reinstate_or_queue_refund(conn, order.registration_id, at).await?,
-            None,
-        ),
-    };
-    if matches!(
-        outcome,
-        PaymentOutcome::Recorded | PaymentOutcome::RecordedAfterExpiry
-    ) {
-        // The seat goes into the same commit; when the fast path can't, the job searches for one.
-        seated = super::seating::seat_in_transaction(conn, order.registration_id, exam, at).await?;
-    }
-    Ok(Applied { outcome, seated })
+    Ok(match paid {
+        Some(row) => Marked::Paid {
+            exam_id: row.try_get("exam_id")?,
+            code: row.try_get("code")?,
+        },
+        None => Marked::Late,
+    })
+}
+
+/// The second step for a payment that came after its registration's hold had ended.
+pub async fn finish_late(
+    conn: &mut AnyConnection,
+    order: &Order,
+    at: i64,
+) -> Result<PaymentOutcome, sqlx::Error> {
+    reinstate_or_queue_refund(conn, order.registration_id, at).await
 }
 
 /// A payment for a registration whose hold had ended: give the seat back if one is left and no

@@ -7,7 +7,8 @@ use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::Db;
-use crate::db::orders::{self, Applied, Order, PaymentOutcome};
+use crate::db::orders::{self, Applied, Marked, Order, PaymentOutcome};
+use crate::db::seating;
 
 /// Most notifies written by one commit; bounds a transaction's size and its locks.
 const MAX_BATCH: usize = 512;
@@ -155,32 +156,58 @@ fn answer(job: Job, result: Result<Applied, String>) {
     let _ = reply.send(result);
 }
 
+/// Writes a batch in steps, so that every batch takes its locks in the same order: first the
+/// orders and registrations (the batch is sorted by order id), then the exams' seat counts of
+/// late payments, then the rooms' seat counters, then the raw callbacks. Two instances' batches
+/// therefore never wait on each other in a circle.
 async fn write(db: &Db, batch: &[Job]) -> Result<Vec<Applied>, sqlx::Error> {
     let mut conn = db.write.acquire().await?;
     let mut tx = conn.begin().await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut marked = Vec::with_capacity(batch.len());
     for job in batch {
-        match job {
+        marked.push(match job {
             Job::Pay {
                 order,
                 transaction_id,
                 fee,
-                body,
                 at,
                 ..
+            } => Some(orders::mark_paid(&mut tx, order, transaction_id, *fee, *at).await?),
+            Job::Log { .. } => None,
+        });
+    }
+    let mut steps = Vec::with_capacity(batch.len());
+    for (job, mark) in batch.iter().zip(marked) {
+        steps.push(match (job, mark) {
+            (Job::Pay { order, at, .. }, Some(Marked::Late)) => {
+                (orders::finish_late(&mut tx, order, *at).await?, None)
+            }
+            (_, Some(Marked::Paid { exam_id, code })) => {
+                (PaymentOutcome::Recorded, Some((exam_id, code)))
+            }
+            (_, Some(Marked::Finished(outcome))) => (outcome, None),
+            // A log job: nothing was paid.
+            _ => (PaymentOutcome::AlreadyRecorded, None),
+        });
+    }
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for (job, (outcome, exam)) in batch.iter().zip(steps) {
+        let seated = match job {
+            Job::Pay { order, at, .. } if orders::needs_seat(&outcome) => {
+                seating::seat_in_transaction(&mut tx, order.registration_id, exam, *at).await?
+            }
+            _ => false,
+        };
+        outcomes.push(Applied { outcome, seated });
+    }
+    for (job, applied) in batch.iter().zip(&outcomes) {
+        match job {
+            Job::Pay {
+                order, body, at, ..
             } => {
-                let applied =
-                    orders::apply_payment(&mut tx, order, transaction_id, *fee, *at).await?;
-                orders::log_callback(
-                    &mut tx,
-                    "pay",
-                    Some(&order.out_trade_no),
-                    body,
-                    outcome_label(&applied.outcome),
-                    *at,
-                )
-                .await?;
-                outcomes.push(applied);
+                let label = outcome_label(&applied.outcome);
+                orders::log_callback(&mut tx, "pay", Some(&order.out_trade_no), body, label, *at)
+                    .await?;
             }
             Job::Log {
                 out_trade_no,
@@ -191,10 +218,6 @@ async fn write(db: &Db, batch: &[Job]) -> Result<Vec<Applied>, sqlx::Error> {
             } => {
                 orders::log_callback(&mut tx, "pay", out_trade_no.as_deref(), body, outcome, *at)
                     .await?;
-                outcomes.push(Applied {
-                    outcome: PaymentOutcome::AlreadyRecorded,
-                    seated: false,
-                });
             }
         }
     }
