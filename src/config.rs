@@ -469,6 +469,35 @@ mod tests {
     }
 
     #[test]
+    fn the_settings_file_holds_the_same_keys_in_lower_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("examdesk.toml");
+        std::fs::write(
+            &path,
+            "examdesk_bind = \"127.0.0.1:9090\"\nexamdesk_order_ttl_minutes = 45\n",
+        )
+        .unwrap();
+        let source = Source::load(Some(&path)).unwrap();
+        let s = Settings::from_source(&source).unwrap();
+        if std::env::var("EXAMDESK_BIND").is_err() {
+            assert_eq!(s.bind.to_string(), "127.0.0.1:9090");
+        }
+        if std::env::var("EXAMDESK_ORDER_TTL_MINUTES").is_err() {
+            assert_eq!(s.order_ttl_minutes, 45);
+        }
+        std::fs::write(&path, "examdesk_bind = [1, 2]\n").unwrap();
+        let err = Source::load(Some(&path))
+            .err()
+            .expect("a list is not a setting");
+        assert_eq!(err.setting, "EXAMDESK_BIND");
+        std::fs::write(&path, "not toml =").unwrap();
+        assert!(
+            Source::load(Some(&path)).is_err(),
+            "a broken file is refused"
+        );
+    }
+
+    #[test]
     fn merchant_settings_are_read_and_secrets_stay_hidden() {
         let s = settings(&MERCHANT).unwrap();
         let wechat = s.wechat.as_ref().unwrap();
