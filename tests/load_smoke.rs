@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::TestApp;
 use examdesk::loadgen::{
-    NotifyStorm, RegistrationBurst, Report, Target, TicketDownloads, run_notify_storm,
-    run_registration_burst, run_ticket_downloads,
+    NotifyStorm, RegistrationBurst, Report, Target, TicketDownloads, WechatFaults,
+    run_notify_storm, run_registration_burst, run_ticket_downloads,
 };
 
 async fn app() -> TestApp {
@@ -59,6 +59,125 @@ async fn notify_storm_pays_every_order_once() {
         50
     );
     assert!(report.server_rss_max_kib.is_some());
+}
+
+/// A proxy in front of two instances, one of them dead: the notifies that reach the dead one are
+/// refused at the connection and sent again to the live one, as WeChat re-sends, so every order is
+/// acknowledged and paid once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifies_refused_by_a_dead_instance_are_resent_to_the_other() {
+    let app = app().await;
+    let exam_id = app.create_exam("LOADN2", 40, 5000).await;
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let mut storm = NotifyStorm::new(target(&app), 30);
+    storm.concurrency = 4;
+    storm.repeat_share = 0.4;
+    storm.exam_id = Some(exam_id);
+    storm.also = vec![dead];
+    storm.resend = Some(Duration::from_millis(5));
+    let report = run_notify_storm(&storm).await.expect("storm runs");
+    println!("{report}");
+    assert!(report.passed(), "{report}");
+    assert!(
+        check(
+            &report,
+            "every order acknowledged with WeChat's SUCCESS XML in the end"
+        ),
+        "{report}"
+    );
+    let refused: u64 = report
+        .timed
+        .statuses
+        .iter()
+        .filter(|(label, _)| label.as_str() != "200 SUCCESS")
+        .map(|(_, n)| *n)
+        .sum();
+    assert!(
+        refused >= 15,
+        "half the jobs met the dead instance: {report}"
+    );
+    assert_eq!(report.timed.statuses.get("200 SUCCESS"), Some(&42));
+    for name in [
+        "every acknowledged order paid with its transaction_id",
+        "orders paid = distinct notified orders",
+        "transaction_id unique",
+        "live registrations = seats_taken",
+    ] {
+        assert!(check(&report, name), "{name}: {report}");
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM orders WHERE status = 'paid'")
+            .await,
+        30
+    );
+}
+
+/// WeChat loses 40 % of the payments' notifies and fails half of the service's calls during
+/// the storm: the query job (run here with its clock moved on, as if the orders were minutes
+/// old) finds every lost payment, and nothing is paid twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_whose_notify_is_lost_are_found_while_wechat_fails() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let app = app().await;
+    let exam_id = app.create_exam("LOADN3", 40, 5000).await;
+    let mut storm = NotifyStorm::new(target(&app), 30);
+    storm.concurrency = 4;
+    storm.exam_id = Some(exam_id);
+    storm.resend = Some(Duration::from_millis(5));
+    storm.wechat = Some(WechatFaults {
+        simulator_url: format!("{}/_sim", app.url),
+        lost_share: 0.4,
+        fail_rate: 0.5,
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let jobs = tokio::spawn({
+        let (state, stop) = (app.state.clone(), stop.clone());
+        async move {
+            let start = examdesk::util::now() + examdesk::jobs::QUERY_AFTER + 1;
+            let mut step = 0;
+            while !stop.load(Ordering::Relaxed) {
+                // A minute later each pass, so a failed query is tried again; never as late as
+                // the holds' end, so no order expires.
+                let at = start + step.min(20) * (examdesk::jobs::QUERY_EVERY + 1);
+                let _ = examdesk::jobs::run_once(&state, at).await;
+                step += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    });
+    let report = run_notify_storm(&storm).await.expect("storm runs");
+    stop.store(true, Ordering::Relaxed);
+    jobs.await.unwrap();
+    println!("{report}");
+    assert!(report.passed(), "{report}");
+    assert!(
+        check(
+            &report,
+            "every payment whose notify was lost found by the service"
+        ),
+        "{report}"
+    );
+    assert_eq!(report.details["notifies_lost"], 12);
+    // At least 12 queries, each failing at even odds: all succeeding is a 1-in-4096 chance.
+    assert!(
+        app.simulator().stats().injected_failures > 0,
+        "WeChat failed some calls"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM orders WHERE status = 'paid'")
+            .await,
+        30
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(DISTINCT transaction_id) FROM orders")
+            .await,
+        30
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,8 +15,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use examdesk::loadgen::{
-    Merchant, NotifyStorm, RegistrationBurst, Report, Target, TicketDownloads, run_notify_storm,
-    run_registration_burst, run_ticket_downloads,
+    Merchant, NotifyStorm, RegistrationBurst, Report, Target, TicketDownloads, WechatFaults,
+    run_notify_storm, run_registration_burst, run_ticket_downloads,
 };
 
 #[derive(Parser)]
@@ -93,6 +93,23 @@ enum Scenario {
         exam_id: Option<i64>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Another instance of the service (repeatable): notifies go to --url and these in turn.
+        #[arg(long = "also-url", value_name = "URL")]
+        also_url: Vec<String>,
+        /// Send a notify that was not acknowledged again after this many milliseconds, to the
+        /// next instance, until SUCCESS — as WeChat does. Off by default: then every first answer
+        /// must be SUCCESS.
+        #[arg(long, value_name = "MS")]
+        resend_ms: Option<u64>,
+        /// The simulator the service talks to as WeChat: with it, --lost-share of the orders are
+        /// paid at WeChat with their notifies lost (the service must find them by querying) while
+        /// --wechat-fail-rate of the service's calls to WeChat fail with HTTP 500.
+        #[arg(long, value_name = "URL")]
+        simulator_url: Option<String>,
+        #[arg(long, default_value_t = 0.1, requires = "simulator_url")]
+        lost_share: f64,
+        #[arg(long, default_value_t = 0.3, requires = "simulator_url")]
+        wechat_fail_rate: f64,
     },
     /// N signed-in candidates racing to register for an exam of capacity C; only the
     /// registrations are timed.
@@ -161,6 +178,11 @@ async fn run(cli: Cli) -> Result<(Report, Option<PathBuf>)> {
             repeat_share,
             exam_id,
             seed,
+            also_url,
+            resend_ms,
+            simulator_url,
+            lost_share,
+            wechat_fail_rate,
         } => {
             let mut s = NotifyStorm::new(target(&common), orders);
             s.merchant = merchant(&m);
@@ -168,6 +190,13 @@ async fn run(cli: Cli) -> Result<(Report, Option<PathBuf>)> {
             s.repeat_share = repeat_share;
             s.exam_id = exam_id;
             s.seed = seed;
+            s.also = also_url;
+            s.resend = resend_ms.map(Duration::from_millis);
+            s.wechat = simulator_url.map(|simulator_url| WechatFaults {
+                simulator_url,
+                lost_share,
+                fail_rate: wechat_fail_rate,
+            });
             (run_notify_storm(&s).await?, common.json)
         }
         Scenario::RegistrationBurst {

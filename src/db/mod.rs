@@ -15,6 +15,7 @@ pub mod exams;
 pub mod meta;
 mod migrate;
 pub mod orders;
+pub mod payment_batch;
 pub mod photos;
 pub mod refunds;
 pub mod registrations;

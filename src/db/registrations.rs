@@ -85,6 +85,20 @@ pub enum HoldError {
 /// conditional UPDATE, so under any concurrency held and paid seats never exceed capacity; a
 /// duplicate registration rolls the hold back.
 pub async fn hold_seat(db: &Db, new: &NewRegistration<'_>, at: i64) -> Result<i64, HoldError> {
+    // When registration opens, most of the crowd arrives after the last seat is gone. A look
+    // through the readers answers them without queueing behind the single writer; the
+    // conditional UPDATE below still decides for everyone who may get a seat.
+    let seat_left = sqlx::query(
+        "SELECT 1 AS one FROM exams WHERE id = $1 AND status = 'open' AND opens_at <= $2 \
+         AND closes_at > $2 AND seats_taken < capacity",
+    )
+    .bind(new.exam_id)
+    .bind(at)
+    .fetch_optional(&db.read)
+    .await?;
+    if seat_left.is_none() {
+        return Err(HoldError::NoSeat);
+    }
     let mut tx = db.write.begin().await?;
     let held = sqlx::query(
         "UPDATE exams SET seats_taken = seats_taken + 1, updated_at = $2 \

@@ -20,6 +20,7 @@ mod rss;
 mod stats;
 mod storm;
 mod tickets;
+mod wechat_faults;
 
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ pub use notify::notify_body;
 pub use report::{Check, Figures, Latency, Report};
 pub use storm::{NotifyStorm, run_notify_storm};
 pub use tickets::{TicketDownloads, run_ticket_downloads};
+pub use wechat_faults::WechatFaults;
 
 /// Where the load goes and the limits every scenario shares.
 #[derive(Debug, Clone)]

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::prepare::{Parts, Run, notify_bodies, pick_exam};
 use super::report::{Check, Report};
 use super::stats::{Recorder, transport_label};
+use super::wechat_faults::{Simulator, WechatFaults, wait_until_paid};
 use super::{Merchant, Target, checks, ids, pool};
 use crate::wechat::notify::SUCCESS_REPLY;
 
@@ -32,6 +33,16 @@ pub struct NotifyStorm {
     pub exam_id: Option<i64>,
     /// Chooses which orders are repeated and when.
     pub seed: u64,
+    /// More instances of the same service (base URLs on loopback): notify jobs are spread over
+    /// `target.url` and these in turn, as a proxy in front of several instances would.
+    pub also: Vec<String>,
+    /// Re-send a notify that was not answered SUCCESS (a FAIL, a 5xx, a dead instance, a time-out)
+    /// after this pause, to the next instance, until it is acknowledged or the run's time is up —
+    /// what WeChat does. Without it every answer must be SUCCESS at the first try.
+    pub resend: Option<Duration>,
+    /// WeChat loses some notifies and fails some of the service's calls meanwhile (needs the
+    /// database, to wait until the service has found the lost payments).
+    pub wechat: Option<WechatFaults>,
 }
 
 impl NotifyStorm {
@@ -44,6 +55,9 @@ impl NotifyStorm {
             repeat_share: 0.2,
             exam_id: None,
             seed: 1,
+            also: Vec::new(),
+            resend: None,
+            wechat: None,
         }
     }
 }
@@ -133,6 +147,43 @@ async fn send(api: &super::client::Api, body: String, order: usize) -> Sent {
     }
 }
 
+/// Sends one notify, starting at instance `first`; with `resend`, sends it again to the next
+/// instance after each failure until it is acknowledged or `deadline` passes. Every attempt is
+/// returned, the last one first-class: it tells whether the order was acknowledged in the end.
+async fn deliver(
+    apis: &[super::client::Api],
+    first: usize,
+    body: &str,
+    order: usize,
+    resend: Option<Duration>,
+    deadline: Instant,
+) -> Vec<Sent> {
+    let mut attempts = Vec::new();
+    let mut at = first;
+    loop {
+        let sent = send(&apis[at % apis.len()], body.to_string(), order).await;
+        let done = sent.success;
+        attempts.push(sent);
+        match resend {
+            Some(pause) if !done && Instant::now() + pause < deadline => {
+                tokio::time::sleep(pause).await;
+                at += 1;
+            }
+            _ => return attempts,
+        }
+    }
+}
+
+/// Which orders lose their notify: every n-th, for the share asked (sorted).
+fn lost_orders(orders: usize, share: f64) -> Vec<usize> {
+    let count = (share * orders as f64).round() as usize;
+    if count == 0 {
+        return Vec::new();
+    }
+    let step = orders / count;
+    (0..count).map(|k| k * step).collect()
+}
+
 /// "FAIL <return_msg>" from WeChat's reply XML, or "unexpected body".
 fn fail_reason(text: &str) -> String {
     let msg = text
@@ -155,6 +206,17 @@ pub async fn run_notify_storm(s: &NotifyStorm) -> Result<Report> {
         bail!("--repeat-share: between 0 and 1, got {}", s.repeat_share);
     }
     let run = Run::start(&s.target).await?;
+    let mut apis = vec![run.api.clone()];
+    for url in &s.also {
+        let base = super::client::loopback_base(url).await?;
+        let api = super::client::Api::new(base, s.target.request_timeout)?;
+        // An instance that is down is part of what a run may test; its notifies fail over.
+        if let Err(e) = api.healthz().await {
+            run.progress(&format!("{url} does not answer now: {e}"));
+        }
+        apis.push(api);
+    }
+    let apis = Arc::new(apis);
     let exam = pick_exam(&run.api, s.exam_id, s.orders).await?;
     run.progress(&format!("exam {}: {} seats left", exam.id, exam.remaining));
     let ready = run.ready_orders(exam.id, s.orders).await?;
@@ -164,8 +226,27 @@ pub async fn run_notify_storm(s: &NotifyStorm) -> Result<Report> {
         &ready,
         exam.fee_fen,
     ));
-    let repeats = (s.repeat_share * s.orders as f64).round() as usize;
-    let jobs = Arc::new(plan(s.orders, repeats, s.concurrency, s.seed));
+    let simulator = match &s.wechat {
+        Some(w) => {
+            if s.target.database_url.is_none() {
+                bail!("lost notifies need --database-url, to wait until the service finds them");
+            }
+            if !(0.0..1.0).contains(&w.lost_share) || !(0.0..=1.0).contains(&w.fail_rate) {
+                bail!("--lost-share: at least 0 and below 1; --wechat-fail-rate: between 0 and 1");
+            }
+            Some(Simulator::connect(&w.simulator_url).await?)
+        }
+        None => None,
+    };
+    let lost = lost_orders(s.orders, s.wechat.as_ref().map_or(0.0, |w| w.lost_share));
+    // Plan indices point into `notified`: the orders whose notifies are sent.
+    let notified: Arc<Vec<usize>> = Arc::new(
+        (0..s.orders)
+            .filter(|i| lost.binary_search(i).is_err())
+            .collect(),
+    );
+    let repeats = (s.repeat_share * notified.len() as f64).round() as usize;
+    let jobs = Arc::new(plan(notified.len(), repeats, s.concurrency, s.seed));
     let pairs = jobs.iter().filter(|j| matches!(j, Job::Pair(_))).count();
 
     let prepare = run.warm_up(s.concurrency).await?;
@@ -174,24 +255,45 @@ pub async fn run_notify_storm(s: &NotifyStorm) -> Result<Report> {
         jobs.len(),
         s.concurrency
     ));
+    let mut lost_paid: HashMap<String, String> = HashMap::new();
+    if let (Some(sim), Some(w)) = (&simulator, &s.wechat) {
+        sim.set_faults(Some(w.fail_rate)).await?;
+        for &i in &lost {
+            let no = &ready[i].out_trade_no;
+            lost_paid.insert(no.clone(), sim.pay(no).await?);
+        }
+        run.progress(&format!(
+            "{} orders paid at WeChat with their notifies lost; {:.0} % of the service's calls to WeChat fail",
+            lost.len(),
+            w.fail_rate * 100.0
+        ));
+    }
     let started = Instant::now();
-    let (api, jobs2, bodies2) = (run.api.clone(), jobs.clone(), bodies.clone());
+    let (apis2, jobs2, bodies2) = (apis.clone(), jobs.clone(), bodies.clone());
+    let notified2 = notified.clone();
+    let (resend, deadline) = (s.resend, run.deadline);
     let pooled = pool::run(
         jobs.len(),
         s.concurrency,
         run.deadline,
         Arc::new(AtomicBool::new(false)),
         move |j| {
-            let (api, job, bodies) = (api.clone(), jobs2[j], bodies2.clone());
+            let (apis, job, bodies) = (apis2.clone(), jobs2[j], bodies2.clone());
+            let job = match job {
+                Job::One(k) => Job::One(notified2[k]),
+                Job::Pair(k) => Job::Pair(notified2[k]),
+            };
             async move {
                 match job {
-                    Job::One(i) => vec![send(&api, bodies[i].clone(), i).await],
+                    Job::One(i) => deliver(&apis, j, &bodies[i], i, resend, deadline).await,
                     Job::Pair(i) => {
-                        let (a, b) = tokio::join!(
-                            send(&api, bodies[i].clone(), i),
-                            send(&api, bodies[i].clone(), i)
+                        // The copy goes to the next instance: two instances race for one order.
+                        let (mut a, b) = tokio::join!(
+                            deliver(&apis, j, &bodies[i], i, resend, deadline),
+                            deliver(&apis, j + 1, &bodies[i], i, resend, deadline)
                         );
-                        vec![a, b]
+                        a.extend(b);
+                        a
                     }
                 }
             }
@@ -210,37 +312,77 @@ pub async fn run_notify_storm(s: &NotifyStorm) -> Result<Report> {
     let mut recorder = Recorder::default();
     let mut sent_orders = HashSet::new();
     let mut acknowledged = HashSet::new();
+    let mut resent = 0u64;
     for (_, results) in pooled.results {
         for r in results {
             recorder.record(&r.label, r.latency, r.success);
             sent_orders.insert(r.order);
             if r.success {
                 acknowledged.insert(ready[r.order].out_trade_no.clone());
+            } else {
+                resent += 1;
             }
         }
     }
     let timed = recorder.figures(elapsed);
+    let acknowledged_by_notify = acknowledged.len();
 
     let mut checks = vec![
         Check::new(
             "completed within --max-seconds",
             !pooled.cut_short,
-            format!("{} of {} notifies sent", timed.requests, s.orders + repeats),
-        ),
-        Check::new(
-            "every notify answered with WeChat's SUCCESS XML",
-            timed.errors == 0,
             format!(
-                "{} of {} answers were something else",
-                timed.errors, timed.requests
+                "{} of {} notifies sent ({} of them sent again after a failure)",
+                timed.requests - resent,
+                s.orders + repeats,
+                resent
             ),
         ),
+        if s.resend.is_some() {
+            Check::new(
+                "every order acknowledged with WeChat's SUCCESS XML in the end",
+                acknowledged.len() == notified.len(),
+                format!(
+                    "{} of {} orders; {} failed attempts sent again",
+                    acknowledged.len(),
+                    notified.len(),
+                    resent
+                ),
+            )
+        } else {
+            Check::new(
+                "every notify answered with WeChat's SUCCESS XML",
+                timed.errors == 0,
+                format!(
+                    "{} of {} answers were something else",
+                    timed.errors, timed.requests
+                ),
+            )
+        },
     ];
     let mut database_skipped = None;
     match &s.target.database_url {
         Some(url) => {
             let pool = checks::open(url).await?;
-            let sent: HashMap<String, String> = sent_orders
+            if let Some(sim) = &simulator {
+                let waited = Instant::now();
+                let nos: Vec<String> = lost_paid.keys().cloned().collect();
+                let found = wait_until_paid(&pool, &nos, run.deadline, |m| run.progress(m)).await;
+                sim.set_faults(None).await?;
+                let found = found?;
+                let stats = sim.stats().await?;
+                checks.push(Check::new(
+                    "every payment whose notify was lost found by the service",
+                    found == nos.len(),
+                    format!(
+                        "{found} of {} within {:.0} s after the storm; WeChat failed {} of the service's calls",
+                        nos.len(),
+                        waited.elapsed().as_secs_f64(),
+                        stats["injected_failures"]
+                    ),
+                ));
+            }
+            let mut sent: HashMap<String, String> = sent_orders
                 .iter()
                 .map(|&i| {
                     (
@@ -249,6 +391,9 @@ pub async fn run_notify_storm(s: &NotifyStorm) -> Result<Report> {
                     )
                 })
                 .collect();
+            sent.extend(lost_paid.clone());
+            // A lost payment must end paid with WeChat's transaction id like an acknowledged one.
+            acknowledged.extend(lost_paid.keys().cloned());
             let registrations: HashSet<i64> = ready.iter().map(|r| r.registration_id).collect();
             checks.extend(
                 checks::payment_checks(&pool, exam.id, &sent, &acknowledged, &registrations)
@@ -265,13 +410,20 @@ pub async fn run_notify_storm(s: &NotifyStorm) -> Result<Report> {
         ("orders".into(), json!(s.orders)),
         ("concurrency".into(), json!(s.concurrency)),
         ("repeat_share".into(), json!(s.repeat_share)),
+        ("instances".into(), json!(apis.len())),
+        (
+            "resend_ms".into(),
+            json!(s.resend.map(|d| d.as_millis() as u64)),
+        ),
     ]);
     let details = BTreeMap::from([
         (
             "repeats".into(),
             json!({ "total": repeats, "concurrent_with_original": pairs, "later": repeats - pairs.min(repeats) }),
         ),
-        ("acknowledged".into(), json!(acknowledged.len())),
+        ("acknowledged".into(), json!(acknowledged_by_notify)),
+        ("notifies_lost".into(), json!(lost.len())),
+        ("failed_attempts_resent".into(), json!(resent)),
         ("body_bytes".into(), json!(mean_body)),
     ]);
     Ok(run.finish(

@@ -1,0 +1,298 @@
+//! Many payments in a few statements, for the group-commit writer (`payments::writer`). Each
+//! statement here does for a whole batch what the one-row functions of [`super::orders`] and
+//! [`super::seating`] do for one payment, with the same guards; a statement is a round trip to
+//! the database (on SQLite, to sqlx's worker thread), and at thousands of notifies a second those
+//! round trips, not the work, were what the single writer spent its time on.
+//!
+//! Rows go in as `VALUES` lists, whose columns both SQLite and PostgreSQL name `column1`, `column2`, …
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Row};
+
+use super::Backend;
+use crate::tickets::number::ticket_number;
+
+/// Rows per statement: well under SQLite's and PostgreSQL's limits on bound parameters.
+const CHUNK: usize = 100;
+
+/// `($1, $2), ($3, $4)` for `rows` rows of `cols` columns.
+fn values(rows: usize, cols: usize) -> String {
+    values_from(rows, cols, 1)
+}
+
+/// `$1, $2, …` for `n` values.
+fn list(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn query(sql: String) -> Query<'static, Any, AnyArguments> {
+    sqlx::query(AssertSqlSafe(sql))
+}
+
+/// A verified payment of one order, as the batch applies it.
+pub struct Payment<'a> {
+    pub order_id: i64,
+    pub transaction_id: &'a str,
+    pub fee: i64,
+    pub at: i64,
+}
+
+/// On PostgreSQL, locks the orders in id order before anything else touches them, so that two
+/// instances' batches (which may share orders: WeChat's repeats go to either) queue instead of
+/// deadlocking. SQLite has one writer at a time and needs no row locks.
+pub async fn lock_orders(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    ids: &[i64],
+) -> Result<(), sqlx::Error> {
+    if backend != Backend::Postgres {
+        return Ok(());
+    }
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    for chunk in sorted.chunks(CHUNK) {
+        let mut q = query(format!(
+            "SELECT id FROM orders WHERE id IN ({}) ORDER BY id FOR UPDATE",
+            list(chunk.len())
+        ));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.fetch_all(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Marks the orders paid where that is still to be done, with the guards of
+/// [`super::orders::mark_paid`]; returns the ids of the orders this batch paid. The payments must
+/// have distinct orders and distinct transaction ids (the writer sees to it).
+pub async fn mark_orders_paid(
+    conn: &mut AnyConnection,
+    payments: &[Payment<'_>],
+) -> Result<HashSet<i64>, sqlx::Error> {
+    let mut won = HashSet::with_capacity(payments.len());
+    for chunk in payments.chunks(CHUNK) {
+        let mut q = query(format!(
+            "UPDATE orders SET status = 'paid', transaction_id = v.column2, paid_fee = v.column3, \
+             paid_at = v.column4, updated_at = v.column4, claimed_by = NULL, claim_until = NULL \
+             FROM (VALUES {}) AS v WHERE orders.id = v.column1 \
+             AND orders.status IN ('created', 'prepaid', 'closed') \
+             AND NOT EXISTS (SELECT 1 FROM orders other WHERE other.transaction_id = v.column2) \
+             RETURNING orders.id",
+            values(chunk.len(), 4)
+        ));
+        for p in chunk {
+            q = q
+                .bind(p.order_id)
+                .bind(p.transaction_id)
+                .bind(p.fee)
+                .bind(p.at);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            won.insert(row.try_get::<i64, _>(0)?);
+        }
+    }
+    Ok(won)
+}
+
+/// Marks paid the registrations that still wait for their payment; returns, for each one marked,
+/// its exam and the exam's code (what the seat step needs). A registration left out had no hold
+/// any more: its payment is late.
+pub async fn mark_registrations_paid(
+    conn: &mut AnyConnection,
+    registrations: &[(i64, i64)],
+) -> Result<HashMap<i64, (i64, String)>, sqlx::Error> {
+    let mut paid = HashMap::with_capacity(registrations.len());
+    for chunk in registrations.chunks(CHUNK) {
+        let mut q = query(format!(
+            "UPDATE registrations SET status = 'paid', paid_at = v.column2, updated_at = v.column2 \
+             FROM (VALUES {}) AS v WHERE registrations.id = v.column1 \
+             AND registrations.status = 'pending_payment' \
+             RETURNING registrations.id, registrations.exam_id, \
+             (SELECT code FROM exams WHERE exams.id = registrations.exam_id) AS code",
+            values(chunk.len(), 2)
+        ));
+        for (id, at) in chunk {
+            q = q.bind(*id).bind(*at);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            paid.insert(
+                row.try_get::<i64, _>(0)?,
+                (row.try_get::<i64, _>(1)?, row.try_get::<String, _>(2)?),
+            );
+        }
+    }
+    Ok(paid)
+}
+
+/// The transaction id each order is paid with now (`None`: not paid).
+pub async fn transactions_of(
+    conn: &mut AnyConnection,
+    order_ids: &[i64],
+) -> Result<HashMap<i64, Option<String>>, sqlx::Error> {
+    let mut out = HashMap::with_capacity(order_ids.len());
+    for chunk in order_ids.chunks(CHUNK) {
+        let mut q = query(format!(
+            "SELECT id, transaction_id FROM orders WHERE id IN ({})",
+            list(chunk.len())
+        ));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            out.insert(row.try_get::<i64, _>(0)?, row.try_get(1)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Seats the registrations (all paid, of one exam) from the rooms' counters, in room order, as
+/// [`super::seating::seat_in_transaction`] does one at a time; returns those seated. A registration
+/// left out (counters used up, or a guard refused) is seated later by the search in
+/// [`super::seating::assign`].
+pub async fn seat_many(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    exam_id: i64,
+    code: &str,
+    registration_ids: &[i64],
+    at: i64,
+) -> Result<HashSet<i64>, sqlx::Error> {
+    let lock = if backend == Backend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let rooms = query(format!(
+        "SELECT id, room_no, next_seat, capacity FROM exam_rooms \
+         WHERE exam_id = $1 AND next_seat < capacity ORDER BY room_no{lock}"
+    ))
+    .bind(exam_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut wanted = registration_ids.iter();
+    let mut seats = Vec::with_capacity(registration_ids.len());
+    'rooms: for room in rooms {
+        let (room_id, room_no, mut next, capacity): (i64, i64, i64, i64) = (
+            room.try_get(0)?,
+            room.try_get(1)?,
+            room.try_get(2)?,
+            room.try_get(3)?,
+        );
+        let before = next;
+        while next < capacity {
+            let Some(&registration_id) = wanted.next() else {
+                break;
+            };
+            next += 1;
+            if let Ok(number) = ticket_number(code, room_no as u16, next as u16) {
+                seats.push((registration_id, room_id, next, number));
+            }
+        }
+        if next > before {
+            sqlx::query("UPDATE exam_rooms SET next_seat = $2 WHERE id = $1")
+                .bind(room_id)
+                .bind(next)
+                .execute(&mut *conn)
+                .await?;
+        }
+        if wanted.len() == 0 {
+            break 'rooms;
+        }
+    }
+    let mut seated = HashSet::with_capacity(seats.len());
+    for chunk in seats.chunks(CHUNK) {
+        let mut q = query(format!(
+            "UPDATE registrations SET room_id = v.column2, seat_no = v.column3, ticket_no = v.column4, \
+             ticket_version = ticket_version + 1, updated_at = $1 \
+             FROM (VALUES {}) AS v WHERE registrations.id = v.column1 AND registrations.room_id IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM registrations other \
+                 WHERE other.room_id = v.column2 AND other.seat_no = v.column3) \
+             AND NOT EXISTS (SELECT 1 FROM registrations other WHERE other.exam_id = registrations.exam_id \
+                 AND other.ticket_no = v.column4 AND other.status IN ('paid', 'refunding')) \
+             RETURNING registrations.id",
+            values_from(chunk.len(), 4, 2)
+        ))
+        .bind(at);
+        for (registration_id, room_id, seat_no, number) in chunk {
+            q = q
+                .bind(*registration_id)
+                .bind(*room_id)
+                .bind(*seat_no)
+                .bind(number.as_str());
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            seated.insert(row.try_get::<i64, _>(0)?);
+        }
+    }
+    Ok(seated)
+}
+
+/// As [`values`], numbering from `$first`.
+fn values_from(rows: usize, cols: usize, first: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(first + r * cols + c).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// A callback as received, with what became of it.
+pub struct Callback<'a> {
+    pub out_trade_no: Option<&'a str>,
+    pub body: &'a str,
+    pub outcome: &'a str,
+    pub at: i64,
+}
+
+/// Keeps the batch's payment callbacks, as [`super::orders::log_callback`] does one.
+pub async fn log_pay_callbacks(
+    conn: &mut AnyConnection,
+    callbacks: &[Callback<'_>],
+) -> Result<(), sqlx::Error> {
+    for chunk in callbacks.chunks(CHUNK) {
+        let mut q = query(format!(
+            "INSERT INTO wechat_callbacks (kind, received_at, out_trade_no, body, outcome) VALUES {}",
+            values(chunk.len(), 5)
+        ));
+        for c in chunk {
+            q = q
+                .bind("pay")
+                .bind(c.at)
+                .bind(c.out_trade_no)
+                .bind(c.body)
+                .bind(c.outcome);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_row_by_row() {
+        assert_eq!(values(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(values_from(2, 2, 2), "($2, $3), ($4, $5)");
+        assert_eq!(list(3), "$1, $2, $3");
+    }
+}
