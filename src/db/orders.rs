@@ -66,6 +66,31 @@ pub async fn by_out_trade_no(db: &Db, out_trade_no: &str) -> Result<Option<Order
     one(db, "out_trade_no = $1", out_trade_no).await
 }
 
+/// The orders of many notifies at once, on the caller's connection (the payment writer's), keyed
+/// by out_trade_no; numbers with no order are left out.
+pub async fn by_out_trade_nos(
+    conn: &mut AnyConnection,
+    out_trade_nos: &[&str],
+) -> Result<std::collections::HashMap<String, Order>, sqlx::Error> {
+    let mut found = std::collections::HashMap::with_capacity(out_trade_nos.len());
+    for chunk in out_trade_nos.chunks(100) {
+        let list = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("SELECT {COLUMNS} FROM orders WHERE out_trade_no IN ({list})");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for no in chunk {
+            q = q.bind(*no);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            let order = from_row(&row)?;
+            found.insert(order.out_trade_no.clone(), order);
+        }
+    }
+    Ok(found)
+}
+
 pub async fn by_id(db: &Db, id: i64) -> Result<Option<Order>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = $1");
     sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -334,7 +334,7 @@ pub async fn run_notify_storm(s: &NotifyStorm) -> Result<Report> {
             format!(
                 "{} of {} notifies sent ({} of them sent again after a failure)",
                 timed.requests - resent,
-                s.orders + repeats,
+                notified.len() + repeats,
                 resent
             ),
         ),

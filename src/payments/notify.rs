@@ -3,8 +3,8 @@
 //! WeChat sends it again.
 
 use crate::app::AppState;
-use crate::db::orders::{self, PaymentOutcome};
-use crate::payments::writer::outcome_label;
+use crate::db::orders::PaymentOutcome;
+use crate::payments::writer::{Done, outcome_label};
 use crate::util::now;
 use crate::wechat::notify::{NotifyError, SUCCESS_REPLY, fail_reply, parse_pay_notify};
 
@@ -61,56 +61,13 @@ async fn process(state: &AppState, body: &[u8]) -> Result<Reply, String> {
             return Ok(fail(outcome.trim_start_matches("refused: ")));
         }
     };
-    let no = notify.out_trade_no.as_str();
-    let order = orders::by_out_trade_no(&state.db, no)
-        .await
-        .map_err(|e| e.to_string())?;
-    let Some(order) = order else {
-        tracing::warn!(out_trade_no = no, "pay notify for an unknown order");
-        writer
-            .log(Some(no), text, "refused: unknown order", at)
-            .await?;
-        return Ok(fail("unknown out_trade_no"));
+    let (order, applied) = match writer.notify(notify, text, at).await? {
+        Done::Paid { order, applied } => (order, applied),
+        Done::Refused(reason) => return Ok(fail(reason)),
+        // A failed payment at WeChat: kept, and acknowledged so that WeChat stops sending it.
+        Done::Logged => return Ok(success()),
     };
-    if notify.sign_type.as_str() != order.sign_type {
-        writer
-            .log(
-                Some(no),
-                text,
-                "refused: sign type differs from the order's",
-                at,
-            )
-            .await?;
-        return Ok(fail("sign type differs from the order"));
-    }
-    if notify.total_fee != order.total_fee {
-        tracing::error!(
-            target: "alert",
-            out_trade_no = no,
-            notified = notify.total_fee,
-            expected = order.total_fee,
-            "ALERT: pay notify amount differs from the order; refused"
-        );
-        writer
-            .log(Some(no), text, "refused: amount mismatch", at)
-            .await?;
-        return Ok(fail("total_fee does not match the order"));
-    }
-    if !notify.is_success() {
-        writer
-            .log(Some(no), text, "payment failed at WeChat", at)
-            .await?;
-        return Ok(success());
-    }
-    let applied = writer
-        .pay(
-            order.clone(),
-            notify.transaction_id.clone(),
-            notify.total_fee,
-            text,
-            at,
-        )
-        .await?;
+    let no = order.out_trade_no.as_str();
     let outcome = applied.outcome;
     if outcome == PaymentOutcome::ConflictingTransaction {
         tracing::error!(target: "alert", out_trade_no = no, "ALERT: second transaction for a paid order");

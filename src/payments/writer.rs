@@ -1,57 +1,60 @@
 //! Group commit for payment notifies. A payment is answered SUCCESS only once it is durable, and
 //! one fsync per notify caps a disk at a few hundred per second; so notifies that arrive together
-//! are written together: one task takes whatever is waiting, applies each in one transaction,
-//! commits once, and only then answers every waiting handler.
+//! are written together: one task takes whatever is waiting, looks up their orders, checks and
+//! applies each in one transaction, commits once, and only then answers every waiting handler.
+//! Each step is a few statements for the whole batch: on SQLite every statement is a round trip
+//! to sqlx's worker thread, and those round trips, not the work, were what a notify cost.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::db::orders::{self, Applied, Order, PaymentOutcome};
 use crate::db::{Backend, Db, payment_batch, seating};
+use crate::wechat::notify::PayNotify;
 
 /// Most notifies written by one commit; bounds a transaction's size and its locks.
 const MAX_BATCH: usize = 512;
 /// Notifies waiting for the writer before handlers wait for room (back-pressure).
 const QUEUE: usize = 8192;
 
-enum Job {
-    Pay {
-        order: Order,
-        transaction_id: String,
-        fee: i64,
+/// What a handler hands the writer.
+enum Request {
+    /// A payment notify whose signature was verified.
+    Notify {
+        notify: Box<PayNotify>,
         body: String,
         at: i64,
-        reply: oneshot::Sender<Result<Applied, String>>,
     },
+    /// A callback that changes nothing but is kept (refused before its order was looked up).
     Log {
         out_trade_no: Option<String>,
         body: String,
         outcome: String,
         at: i64,
-        reply: oneshot::Sender<Result<Applied, String>>,
     },
 }
 
-impl Job {
-    fn order_id(&self) -> i64 {
-        match self {
-            Job::Pay { order, .. } => order.id,
-            Job::Log { .. } => i64::MAX,
-        }
-    }
+struct Queued {
+    request: Request,
+    reply: oneshot::Sender<Result<Done, String>>,
+}
 
-    fn at(&self) -> i64 {
-        match self {
-            Job::Pay { at, .. } | Job::Log { at, .. } => *at,
-        }
-    }
+/// What became of a request, once committed.
+#[derive(Debug)]
+pub enum Done {
+    /// The payment was applied (or found applied, or refused as a second transaction).
+    Paid { order: Order, applied: Applied },
+    /// Refused and kept; the handler answers FAIL with this reason.
+    Refused(&'static str),
+    /// Kept, nothing to do: a failed payment at WeChat, or a logged callback.
+    Logged,
 }
 
 #[derive(Clone)]
 pub struct PaymentWriter {
-    queue: mpsc::Sender<Job>,
+    queue: mpsc::Sender<Queued>,
 }
 
 impl PaymentWriter {
@@ -62,28 +65,19 @@ impl PaymentWriter {
         Self { queue }
     }
 
-    /// Records a verified payment (with its raw callback); returns once it is committed.
-    pub async fn pay(
-        &self,
-        order: Order,
-        transaction_id: String,
-        fee: i64,
-        body: String,
-        at: i64,
-    ) -> Result<Applied, String> {
-        let (reply, answer) = oneshot::channel();
-        let job = Job::Pay {
-            order,
-            transaction_id,
-            fee,
+    /// Checks a verified notify against its order and records the payment (with the raw
+    /// callback, whatever the verdict); returns once it is committed.
+    pub async fn notify(&self, notify: PayNotify, body: String, at: i64) -> Result<Done, String> {
+        let request = Request::Notify {
+            notify: Box::new(notify),
             body,
             at,
-            reply,
         };
-        self.submit(job, answer).await
+        self.submit(request).await
     }
 
-    /// Keeps a callback that changed nothing (refused, or a failed payment); returns once committed.
+    /// Keeps a callback that changed nothing (refused before its order was known); returns once
+    /// committed.
     pub async fn log(
         &self,
         out_trade_no: Option<&str>,
@@ -91,24 +85,19 @@ impl PaymentWriter {
         outcome: &str,
         at: i64,
     ) -> Result<(), String> {
-        let (reply, answer) = oneshot::channel();
-        let job = Job::Log {
+        let request = Request::Log {
             out_trade_no: out_trade_no.map(str::to_string),
             body,
             outcome: outcome.to_string(),
             at,
-            reply,
         };
-        self.submit(job, answer).await.map(|_| ())
+        self.submit(request).await.map(|_| ())
     }
 
-    async fn submit(
-        &self,
-        job: Job,
-        answer: oneshot::Receiver<Result<Applied, String>>,
-    ) -> Result<Applied, String> {
+    async fn submit(&self, request: Request) -> Result<Done, String> {
+        let (reply, answer) = oneshot::channel();
         self.queue
-            .send(job)
+            .send(Queued { request, reply })
             .await
             .map_err(|_| "payment writer stopped".to_string())?;
         answer
@@ -127,59 +116,187 @@ pub fn outcome_label(outcome: &PaymentOutcome) -> &'static str {
     }
 }
 
-async fn run(db: Db, mut jobs: mpsc::Receiver<Job>) {
+async fn run(db: Db, mut queue: mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = jobs.recv().await {
+    while let Some(first) = queue.recv().await {
         batch.push(first);
         while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
+            match queue.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
-        // The same lock order in every instance's batches keeps two instances from deadlocking.
-        batch.sort_by_key(Job::order_id);
-        match write(&db, &batch).await {
-            Ok(outcomes) => {
-                for (job, outcome) in batch.drain(..).zip(outcomes) {
-                    answer(job, Ok(outcome));
+        let (requests, replies): (Vec<Request>, Vec<_>) =
+            batch.drain(..).map(|q| (q.request, q.reply)).unzip();
+        match write(&db, &requests).await {
+            Ok(done) => {
+                for (reply, done) in replies.into_iter().zip(done) {
+                    // A handler that gave up (client gone) just doesn't hear the answer; the data
+                    // is committed.
+                    let _ = reply.send(Ok(done));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, jobs = batch.len(), "payment batch not committed; WeChat will resend");
-                for job in batch.drain(..) {
-                    answer(job, Err(e.to_string()));
+                tracing::error!(error = %e, jobs = replies.len(), "payment batch not committed; WeChat will resend");
+                for reply in replies {
+                    let _ = reply.send(Err(e.to_string()));
                 }
             }
         }
     }
 }
 
-fn answer(job: Job, result: Result<Applied, String>) {
-    let reply = match job {
-        Job::Pay { reply, .. } | Job::Log { reply, .. } => reply,
-    };
-    // A handler that gave up (client gone) just doesn't hear the answer; the data is committed.
-    let _ = reply.send(result);
+/// One step of a batch, once the orders are known.
+enum Step<'a> {
+    Pay {
+        order: &'a Order,
+        transaction_id: &'a str,
+        fee: i64,
+        body: &'a str,
+        at: i64,
+    },
+    Log {
+        out_trade_no: Option<&'a str>,
+        body: &'a str,
+        outcome: &'a str,
+        at: i64,
+    },
 }
 
-/// Writes a batch in steps, so that every batch takes its locks in the same order: first the
-/// orders (in id order) and their registrations, then the exams' seat counts of late payments,
-/// then the rooms' seat counters, then the raw callbacks. Two instances' batches therefore never
-/// wait on each other in a circle. Each step is a few statements for the whole batch.
-async fn write(db: &Db, batch: &[Job]) -> Result<Vec<Applied>, sqlx::Error> {
+impl Step<'_> {
+    fn at(&self) -> i64 {
+        match self {
+            Step::Pay { at, .. } | Step::Log { at, .. } => *at,
+        }
+    }
+}
+
+/// The checks a notify must pass against its order before it may pay it; `Err` is the outcome
+/// kept with the callback and the reason answered.
+fn check(notify: &PayNotify, order: &Order) -> Result<(), (&'static str, &'static str)> {
+    if notify.sign_type.as_str() != order.sign_type {
+        return Err((
+            "refused: sign type differs from the order's",
+            "sign type differs from the order",
+        ));
+    }
+    if notify.total_fee != order.total_fee {
+        tracing::error!(
+            target: "alert",
+            out_trade_no = %order.out_trade_no,
+            notified = notify.total_fee,
+            expected = order.total_fee,
+            "ALERT: pay notify amount differs from the order; refused"
+        );
+        return Err((
+            "refused: amount mismatch",
+            "total_fee does not match the order",
+        ));
+    }
+    Ok(())
+}
+
+/// Looks up the batch's orders, checks each notify against its order, applies the payments and
+/// keeps every callback, in one transaction.
+async fn write(db: &Db, requests: &[Request]) -> Result<Vec<Done>, sqlx::Error> {
     let mut conn = db.write.acquire().await?;
     let mut tx = conn.begin().await?;
-    let outcomes = apply(&mut tx, db.backend, batch).await?;
+    let numbers: Vec<&str> = requests
+        .iter()
+        .filter_map(|r| match r {
+            Request::Notify { notify, .. } => Some(notify.out_trade_no.as_str()),
+            Request::Log { .. } => None,
+        })
+        .collect();
+    let found: HashMap<String, Order> = orders::by_out_trade_nos(&mut tx, &numbers).await?;
+    let mut steps = Vec::with_capacity(requests.len());
+    // Per request: Some(order) when its step pays, or the verdict given without paying.
+    let mut verdicts: Vec<Result<&Order, Done>> = Vec::with_capacity(requests.len());
+    for request in requests {
+        match request {
+            Request::Notify { notify, body, at } => {
+                let no = notify.out_trade_no.as_str();
+                let refuse = |outcome, reason| {
+                    (
+                        Step::Log {
+                            out_trade_no: Some(no),
+                            body,
+                            outcome,
+                            at: *at,
+                        },
+                        Err(Done::Refused(reason)),
+                    )
+                };
+                let (step, verdict) = match found.get(no) {
+                    None => {
+                        tracing::warn!(out_trade_no = no, "pay notify for an unknown order");
+                        refuse("refused: unknown order", "unknown out_trade_no")
+                    }
+                    Some(order) => match check(notify, order) {
+                        Err((outcome, reason)) => refuse(outcome, reason),
+                        Ok(()) if !notify.is_success() => (
+                            Step::Log {
+                                out_trade_no: Some(no),
+                                body,
+                                outcome: "payment failed at WeChat",
+                                at: *at,
+                            },
+                            Err(Done::Logged),
+                        ),
+                        Ok(()) => (
+                            Step::Pay {
+                                order,
+                                transaction_id: &notify.transaction_id,
+                                fee: notify.total_fee,
+                                body,
+                                at: *at,
+                            },
+                            Ok(order),
+                        ),
+                    },
+                };
+                steps.push(step);
+                verdicts.push(verdict);
+            }
+            Request::Log {
+                out_trade_no,
+                body,
+                outcome,
+                at,
+            } => {
+                steps.push(Step::Log {
+                    out_trade_no: out_trade_no.as_deref(),
+                    body,
+                    outcome,
+                    at: *at,
+                });
+                verdicts.push(Err(Done::Logged));
+            }
+        }
+    }
+    let applied = apply(&mut tx, db.backend, &steps).await?;
     tx.commit().await?;
-    Ok(outcomes)
+    Ok(verdicts
+        .into_iter()
+        .zip(applied)
+        .map(|(verdict, applied)| match verdict {
+            Ok(order) => Done::Paid {
+                order: order.clone(),
+                applied,
+            },
+            Err(done) => done,
+        })
+        .collect())
 }
 
-/// What happened to each job of the batch, in the batch's order.
+/// Applies the steps in stages, so that every batch takes its locks in the same order: first the
+/// orders (in id order) and their registrations, then the exams' seat counts of late payments,
+/// then the rooms' seat counters, then the raw callbacks. Two instances' batches therefore never
+/// wait on each other in a circle. What happened to each step comes back in the steps' order.
 async fn apply(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
-    batch: &[Job],
+    batch: &[Step<'_>],
 ) -> Result<Vec<Applied>, sqlx::Error> {
     // One payment per order and per transaction id goes to the bulk UPDATE; every other job for
     // the same order (a repeat in the same batch) or transaction id is settled by reading what
@@ -188,14 +305,14 @@ async fn apply(
     let mut transactions_seen = HashSet::new();
     let mut leaders = Vec::new();
     for (i, job) in batch.iter().enumerate() {
-        if let Job::Pay {
+        if let Step::Pay {
             order,
             transaction_id,
             ..
         } = job
         {
             let new_order = orders_seen.insert(order.id);
-            let new_transaction = transactions_seen.insert(transaction_id.as_str());
+            let new_transaction = transactions_seen.insert(*transaction_id);
             if new_order && new_transaction {
                 leaders.push(i);
             }
@@ -206,7 +323,7 @@ async fn apply(
     let payments: Vec<payment_batch::Payment> = leaders
         .iter()
         .filter_map(|&i| match &batch[i] {
-            Job::Pay {
+            Step::Pay {
                 order,
                 transaction_id,
                 fee,
@@ -218,19 +335,19 @@ async fn apply(
                 fee: *fee,
                 at: *at,
             }),
-            Job::Log { .. } => None,
+            Step::Log { .. } => None,
         })
         .collect();
     let won = payment_batch::mark_orders_paid(conn, &payments).await?;
     let winners: Vec<usize> = leaders
         .into_iter()
-        .filter(|&i| won.contains(&batch[i].order_id()))
+        .filter(|&i| matches!(&batch[i], Step::Pay { order, .. } if won.contains(&order.id)))
         .collect();
     let registrations: Vec<(i64, i64)> = winners
         .iter()
         .filter_map(|&i| match &batch[i] {
-            Job::Pay { order, at, .. } => Some((order.registration_id, *at)),
-            Job::Log { .. } => None,
+            Step::Pay { order, at, .. } => Some((order.registration_id, *at)),
+            Step::Log { .. } => None,
         })
         .collect();
     let paid = payment_batch::mark_registrations_paid(conn, &registrations).await?;
@@ -240,7 +357,7 @@ async fn apply(
     let mut to_seat: BTreeMap<i64, (String, Vec<i64>)> = BTreeMap::new();
     let mut late = Vec::new();
     for &i in &winners {
-        let Job::Pay { order, .. } = &batch[i] else {
+        let Step::Pay { order, .. } = &batch[i] else {
             continue;
         };
         match paid.get(&order.registration_id) {
@@ -256,7 +373,7 @@ async fn apply(
         }
     }
     for &i in &late {
-        if let Job::Pay { order, at, .. } = &batch[i] {
+        if let Step::Pay { order, at, .. } = &batch[i] {
             outcomes[i] = Some(orders::finish_late(conn, order, *at).await?);
         }
     }
@@ -264,7 +381,7 @@ async fn apply(
         .iter()
         .zip(&outcomes)
         .filter_map(|(job, outcome)| match (job, outcome) {
-            (Job::Pay { order, .. }, None) => Some(order.id),
+            (Step::Pay { order, .. }, None) => Some(order.id),
             _ => None,
         })
         .collect();
@@ -272,7 +389,7 @@ async fn apply(
         let held = payment_batch::transactions_of(conn, &unsettled).await?;
         for (job, outcome) in batch.iter().zip(outcomes.iter_mut()) {
             if let (
-                Job::Pay {
+                Step::Pay {
                     order,
                     transaction_id,
                     ..
@@ -280,8 +397,7 @@ async fn apply(
                 None,
             ) = (job, &outcome)
             {
-                let same =
-                    held.get(&order.id).and_then(Option::as_deref) == Some(transaction_id.as_str());
+                let same = held.get(&order.id).and_then(Option::as_deref) == Some(*transaction_id);
                 // Either the order was paid by another transaction, or this transaction_id paid
                 // another order: WeChat never does either, so nothing is recorded.
                 *outcome = Some(if same {
@@ -295,7 +411,7 @@ async fn apply(
 
     let mut seated = HashSet::new();
     for (exam_id, (code, registration_ids)) in &to_seat {
-        let at = batch.first().map(Job::at).unwrap_or_default();
+        let at = batch.first().map(Step::at).unwrap_or_default();
         seated.extend(
             payment_batch::seat_many(conn, backend, *exam_id, code, registration_ids, at).await?,
         );
@@ -305,11 +421,11 @@ async fn apply(
         // A log job: nothing was paid.
         let outcome = outcome.unwrap_or(PaymentOutcome::AlreadyRecorded);
         let seated = match job {
-            Job::Pay { order, .. } if outcome == PaymentOutcome::Recorded => {
+            Step::Pay { order, .. } if outcome == PaymentOutcome::Recorded => {
                 seated.contains(&order.registration_id)
             }
             // A late payment that got its seat back: the one-row path, as late payments are few.
-            Job::Pay { order, at, .. } if orders::needs_seat(&outcome) => {
+            Step::Pay { order, at, .. } if orders::needs_seat(&outcome) => {
                 seating::seat_in_transaction(conn, order.registration_id, None, *at).await?
             }
             _ => false,
@@ -321,7 +437,7 @@ async fn apply(
         .iter()
         .zip(&applied)
         .map(|(job, applied)| match job {
-            Job::Pay {
+            Step::Pay {
                 order, body, at, ..
             } => payment_batch::Callback {
                 out_trade_no: Some(&order.out_trade_no),
@@ -329,14 +445,14 @@ async fn apply(
                 outcome: outcome_label(&applied.outcome),
                 at: *at,
             },
-            Job::Log {
+            Step::Log {
                 out_trade_no,
                 body,
                 outcome,
                 at,
                 ..
             } => payment_batch::Callback {
-                out_trade_no: out_trade_no.as_deref(),
+                out_trade_no: *out_trade_no,
                 body,
                 outcome,
                 at: *at,
@@ -396,15 +512,43 @@ mod tests {
         (dir, db, orders)
     }
 
-    fn pay(order: &Order, transaction_id: &str) -> Job {
-        Job::Pay {
-            order: order.clone(),
+    fn pay(order: &Order, transaction_id: &str) -> Request {
+        notify(order, transaction_id, 5000, "SUCCESS")
+    }
+
+    fn notify(order: &Order, transaction_id: &str, fee: i64, result: &str) -> Request {
+        let notify = PayNotify {
+            appid: "wx-app".into(),
+            mch_id: "10000100".into(),
+            out_trade_no: order.out_trade_no.clone(),
             transaction_id: transaction_id.into(),
-            fee: 5000,
+            total_fee: fee,
+            cash_fee: fee,
+            openid: "openid".into(),
+            time_end: "20261125120000".into(),
+            result_code: result.into(),
+            trade_type: Some("JSAPI".into()),
+            attach: None,
+            sign_type: crate::wechat::SignType::Md5,
+            raw: Default::default(),
+        };
+        Request::Notify {
+            notify: Box::new(notify),
             body: format!("<xml>{transaction_id}</xml>"),
             at: crate::util::now(),
-            reply: oneshot::channel().0,
         }
+    }
+
+    fn verdicts(done: Vec<Done>) -> Vec<String> {
+        done.into_iter()
+            .map(|d| match d {
+                Done::Paid { applied, .. } => {
+                    format!("{:?} seated={}", applied.outcome, applied.seated)
+                }
+                Done::Refused(reason) => format!("refused: {reason}"),
+                Done::Logged => "logged".into(),
+            })
+            .collect()
     }
 
     async fn count(db: &Db, sql: &'static str) -> i64 {
@@ -416,13 +560,15 @@ mod tests {
             .unwrap()
     }
 
-    /// Every kind of job one batch can hold, written by the bulk statements, gets the answer
+    /// Every kind of request one batch can hold, written by the bulk statements, gets the answer
     /// the one-row path gives: first payments, a repeat in the same batch, a second transaction
     /// for one order, one transaction for two orders, a payment recorded before, a late
-    /// payment, and a refused callback.
+    /// payment, a callback refused earlier, a wrong amount, a failed payment, an unknown order.
     #[tokio::test]
     async fn a_mixed_batch_answers_each_job_as_one_at_a_time_would() {
-        let (_dir, db, o) = orders_ready(6).await;
+        let (_dir, db, o) = orders_ready(8).await;
+        let mut unknown = o[0].clone();
+        unknown.out_trade_no = "NO-SUCH-ORDER".into();
         let earlier = orders::record_payment(&db, &o[3], "tx3", 5000, crate::util::now())
             .await
             .unwrap();
@@ -443,33 +589,35 @@ mod tests {
             pay(&o[0], "txX"),
             pay(&o[1], "tx1"),
             pay(&o[2], "tx1"),
-            Job::Log {
+            Request::Log {
                 out_trade_no: None,
                 body: "<xml>forged</xml>".into(),
                 outcome: "refused: bad signature".into(),
                 at: crate::util::now(),
-                reply: oneshot::channel().0,
             },
             pay(&o[3], "tx3"),
             pay(&o[4], "tx4"),
             pay(&o[5], "tx5"),
+            notify(&o[6], "tx6", 1, "SUCCESS"),
+            notify(&o[7], "tx7", 5000, "FAIL"),
+            pay(&unknown, "tx8"),
         ];
-        let applied = write(&db, &batch).await.unwrap();
-        let got: Vec<(PaymentOutcome, bool)> =
-            applied.into_iter().map(|a| (a.outcome, a.seated)).collect();
-        use PaymentOutcome::*;
+        let done = write(&db, &batch).await.unwrap();
         assert_eq!(
-            got,
-            vec![
-                (Recorded, true),
-                (AlreadyRecorded, false),
-                (ConflictingTransaction, false),
-                (Recorded, true),
-                (ConflictingTransaction, false),
-                (AlreadyRecorded, false),
-                (AlreadyRecorded, false),
-                (RecordedAfterExpiry, true),
-                (Recorded, true),
+            verdicts(done),
+            [
+                "Recorded seated=true",
+                "AlreadyRecorded seated=false",
+                "ConflictingTransaction seated=false",
+                "Recorded seated=true",
+                "ConflictingTransaction seated=false",
+                "logged",
+                "AlreadyRecorded seated=false",
+                "RecordedAfterExpiry seated=true",
+                "Recorded seated=true",
+                "refused: total_fee does not match the order",
+                "logged",
+                "refused: unknown out_trade_no",
             ]
         );
         assert_eq!(
@@ -487,7 +635,7 @@ mod tests {
         );
         assert_eq!(
             count(&db, "SELECT COUNT(*) FROM wechat_callbacks").await,
-            9,
+            12,
             "every callback kept, whatever became of it"
         );
         assert_eq!(
@@ -499,6 +647,14 @@ mod tests {
             5,
             "five paid registrations, five different seats"
         );
-        assert_eq!(count(&db, "SELECT seats_taken FROM exams").await, 6);
+        assert_eq!(count(&db, "SELECT seats_taken FROM exams").await, 8);
+        assert_eq!(
+            count(
+                &db,
+                "SELECT COUNT(*) FROM wechat_callbacks WHERE outcome = 'refused: amount mismatch'"
+            )
+            .await,
+            1
+        );
     }
 }
