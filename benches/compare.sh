@@ -3,6 +3,7 @@
 # interleaved on one machine. Writes JSON and logs to $OUT (default /tmp/examdesk-perf).
 #   cargo build --release --bin examdesk --bin loadgen --bin ticketbench
 #   benches/compare.sh            # everything, about 10 minutes
+#   PG=postgres://postgres@127.0.0.1:5432 benches/compare.sh   # and the storm and burst on PostgreSQL
 # Needs the anchors' set-up once (../shared/anchors/setup.sh: wrk, a Python venv).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
@@ -77,6 +78,32 @@ exam=$(big_exam tickets)
 "$BIN/loadgen" ticket-downloads --url "http://$APP" --database-url "$DB" --candidates 500 --exam-id "$exam" \
   --server-pid "$APP_PID" --max-seconds 600 --json "$OUT/tickets.json" | tee "$OUT/tickets.txt"
 stop_app
+
+# With PG=postgres://…: the notify storm and the burst again on a fresh PostgreSQL database (the
+# database for several instances; synchronous commit, PostgreSQL's default).
+if [ -n "${PG:-}" ]; then
+  for scenario in storm burst; do
+    quiet
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS examdesk_perf_$scenario" -c "CREATE DATABASE examdesk_perf_$scenario"
+    rm -rf "$OUT/pg-$scenario" && mkdir -p "$OUT/pg-$scenario"
+    DB="$PG/examdesk_perf_$scenario"
+    env "${merchant[@]}" EXAMDESK_BIND=$APP EXAMDESK_DATABASE_URL="$DB" EXAMDESK_LOGIN_PER_MINUTE=0 \
+      EXAMDESK_JOB_INTERVAL_SECONDS=0 EXAMDESK_LOG=warn "$BIN/examdesk" serve >"$OUT/pg-$scenario/server.log" 2>&1 &
+    APP_PID=$!
+    for _ in $(seq 50); do curl -sf "http://$APP/healthz" >/dev/null && break; sleep 0.1; done
+    if [ "$scenario" = storm ]; then
+      exam=$(EXAMDESK_DATABASE_URL="$DB" "$BIN/examdesk" exam create --code PGSTORM --title "2026年性能测试考试" \
+        --fee-fen 5000 --capacity 98901 --opens 2026-01-01T00:00:00Z --closes 2030-01-01T00:00:00Z \
+        --starts 2030-01-02T00:00:00Z)
+      "$BIN/loadgen" notify-storm --url "http://$APP" --database-url "$DB" --orders "$ORDERS" --concurrency 64 \
+        --exam-id "$exam" --server-pid "$APP_PID" --max-seconds 600 --json "$OUT/pg-storm.json" | tee "$OUT/pg-storm.txt"
+    else
+      "$BIN/loadgen" registration-burst --url "http://$APP" --database-url "$DB" --candidates 10000 --capacity 1000 \
+        --server-pid "$APP_PID" --max-seconds 600 --json "$OUT/pg-burst.json" | tee "$OUT/pg-burst.txt"
+    fi
+    stop_app
+  done
+fi
 
 quiet
 "$BIN/ticketbench" | tee "$OUT/ticketbench.txt"

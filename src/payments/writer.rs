@@ -128,7 +128,14 @@ async fn run(db: Db, mut queue: mpsc::Receiver<Queued>) {
         }
         let (requests, replies): (Vec<Request>, Vec<_>) =
             batch.drain(..).map(|q| (q.request, q.reply)).unzip();
-        match write(&db, &requests).await {
+        let started = std::time::Instant::now();
+        let written = write(&db, &requests).await;
+        tracing::debug!(
+            notifies = requests.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "payment batch"
+        );
+        match written {
             Ok(done) => {
                 for (reply, done) in replies.into_iter().zip(done) {
                     // A handler that gave up (client gone) just doesn't hear the answer; the data
