@@ -117,6 +117,9 @@ impl Db {
             AnyPoolOptions::new()
                 .max_connections(max)
                 .acquire_timeout(Duration::from_secs(30))
+                // A connection to a local file does not go stale; the ping sqlx sends before each
+                // use would be one more round trip to its worker thread per query.
+                .test_before_acquire(false)
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         // WAL lets readers work beside the writer.

@@ -214,12 +214,15 @@ pub async fn seat_many(
              FROM (VALUES {}) AS v WHERE registrations.id = v.column1 AND registrations.room_id IS NULL \
              AND NOT EXISTS (SELECT 1 FROM registrations other \
                  WHERE other.room_id = v.column2 AND other.seat_no = v.column3) \
-             AND NOT EXISTS (SELECT 1 FROM registrations other WHERE other.exam_id = registrations.exam_id \
+             AND NOT EXISTS (SELECT 1 FROM registrations other WHERE other.exam_id = $2 \
                  AND other.ticket_no = v.column4 AND other.status IN ('paid', 'refunding')) \
              RETURNING registrations.id",
-            values_from(chunk.len(), 4, 2)
+            values_from(chunk.len(), 4, 3)
         ))
-        .bind(at);
+        // The exam as a parameter, not `registrations.exam_id`: PostgreSQL then looks the ticket
+        // number up in its (exam_id, ticket_no) index instead of scanning the exam's rows.
+        .bind(at)
+        .bind(exam_id);
         for (registration_id, room_id, seat_no, number) in chunk {
             q = q
                 .bind(*registration_id)
