@@ -8,7 +8,7 @@
 #               (the query job must find the lost payments, about 3 minutes).
 # Then the load generator checks through the database that every order was paid exactly once.
 #   cargo build --release --bin examdesk --bin loadgen
-#   benches/faults.sh [kill|pg-restart|crash ...]     # all four by default, about 6 minutes
+#   benches/faults.sh [kill|pg-restart|crash|wechat ...]     # all four by default, about 6 minutes
 # BIN=target/debug ORDERS=1500 FAULT_AFTER=0.2 benches/faults.sh: the small version CI runs after cargo test.
 # Needs root (or sudo) for pg-restart; PostgreSQL at $PG (default the development one).
 set -euo pipefail

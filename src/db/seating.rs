@@ -50,15 +50,26 @@ pub async fn seat_in_transaction(
             (row.try_get("exam_id")?, row.try_get("code")?)
         }
     };
-    let Some(room) = sqlx::query(
-        "UPDATE exam_rooms SET next_seat = next_seat + 1 \
-         WHERE id = (SELECT id FROM exam_rooms WHERE exam_id = $1 AND next_seat < capacity ORDER BY room_no LIMIT 1) \
-         AND next_seat < capacity RETURNING id, room_no, next_seat",
-    )
-    .bind(exam_id)
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
+    // On PostgreSQL a payment that waited for the room's lock while another filled the room finds
+    // it full when its turn comes: the statement takes nothing, and is asked again (a new
+    // statement sees the next room). Without this the payment went to the search in [`assign`],
+    // which could take a seat the counter hands out later: a unique violation that failed a whole
+    // batch of notifies (seen in benches/faults.sh, two instances on PostgreSQL).
+    let mut taken = None;
+    for _ in 0..4 {
+        taken = sqlx::query(
+            "UPDATE exam_rooms SET next_seat = next_seat + 1 \
+             WHERE id = (SELECT id FROM exam_rooms WHERE exam_id = $1 AND next_seat < capacity ORDER BY room_no LIMIT 1) \
+             AND next_seat < capacity RETURNING id, room_no, next_seat",
+        )
+        .bind(exam_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if taken.is_some() {
+            break;
+        }
+    }
+    let Some(room) = taken else {
         return Ok(false);
     };
     let (room_id, room_no, seat_no): (i64, i64, i64) = (
