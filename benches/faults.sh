@@ -73,6 +73,10 @@ big_exam() {
 # storm NAME DATABASE_URL EXAM [loadgen options…]: in the background; LOADGEN_PID, log in $OUT/NAME.err.
 storm() {
   local name=$1 db=$2 exam=$3; shift 3
+  # Emptied here, not by the redirection below: that runs in the background job, and the wait for
+  # the timed phase must not read a report left by an earlier run.
+  : >"$OUT/$name.err"
+  rm -f "$OUT/$name.json"
   "$BIN/loadgen" notify-storm --url "http://$A" --database-url "$db" --exam-id "$exam" \
     --orders "$ORDERS" --concurrency 64 --repeat-share 0.2 --resend-ms 200 --max-seconds 600 \
     --json "$OUT/$name.json" "$@" >"$OUT/$name.txt" 2>"$OUT/$name.err" &
