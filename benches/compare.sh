@@ -109,4 +109,26 @@ quiet
 "$BIN/ticketbench" | tee "$OUT/ticketbench.txt"
 quiet
 (cd "$ANCHORS" && COUNT=200 ticket_baseline/run.sh) | tee "$OUT/baseline-tickets.txt"
+# examdesk's figures as ratios to the baseline's of this sitting.
+python3 - "$OUT" <<'PY'
+import json, re, sys
+out = sys.argv[1]
+def baseline_rps(sync):
+    text = open(f"{out}/baseline-sync-{sync}.txt").read()
+    m = re.search(rf"\|\s*gunicorn[^|]*\|\s*{sync}\s*\|\s*distinct\s*\|\s*([0-9.]+)", text)
+    return float(m.group(1)) if m else None
+def ticket_ms(path, pattern):
+    m = re.search(pattern, open(path).read())
+    return float(m.group(1)) if m else None
+print("\nexamdesk / baseline, this sitting")
+for sync in ("FULL", "NORMAL"):
+    ours = json.load(open(f"{out}/storm-{sync}.json"))["timed"]["requests_per_second"]
+    theirs = baseline_rps(sync)
+    if theirs:
+        print(f"  notifies/s, synchronous={sync}: {ours:,.0f} / {theirs:,.0f} = {ours / theirs:.1f}x")
+ours = ticket_ms(f"{out}/ticketbench.txt", r"with photo: median ([0-9.]+) ms")
+theirs = ticket_ms(f"{out}/baseline-tickets.txt", r"\| reportlab, pure Python \|[^|]*\|[^|]*\|\s*([0-9.]+)")
+if ours and theirs:
+    print(f"  one ticket, median ms: {ours} / {theirs} = {theirs / ours:.1f}x faster")
+PY
 echo "figures in $OUT"

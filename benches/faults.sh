@@ -111,17 +111,23 @@ start_sim() {
   sleep 0.5
 }
 
+# two_instances NAME [JOB_INTERVAL]: a fresh PostgreSQL database, migrated once, and instances A and
+# B on it; sets DB and A_PID.
+two_instances() {
+  DB=$(fresh_pg "$1")
+  EXAMDESK_DATABASE_URL="$DB" "$BIN/examdesk" migrate >/dev/null
+  start_instance "$1-a" "$A" "$DB" "${2:-0}"; A_PID=$LAST_PID
+  start_instance "$1-b" "$B" "$DB" "${2:-0}"
+}
+
 scenario_kill() {
   say "kill: two instances on one PostgreSQL, instance A killed with SIGKILL mid-storm"
-  local db; db=$(fresh_pg kill)
-  EXAMDESK_DATABASE_URL="$db" "$BIN/examdesk" migrate >/dev/null
-  start_instance kill-a "$A" "$db"; local a=$LAST_PID
-  start_instance kill-b "$B" "$db"
-  local exam; exam=$(big_exam "$db" KILL)
-  storm kill "$db" "$exam" --also-url "http://$B"
+  two_instances kill
+  local exam; exam=$(big_exam "$DB" KILL)
+  storm kill "$DB" "$exam" --also-url "http://$B"
   into_timed_phase kill "$FAULT_AFTER"
-  kill -9 "$a"
-  echo "SIGKILL sent to instance A (pid $a) at $(date -u +%H:%M:%S.%N)"
+  kill -9 "$A_PID"
+  echo "SIGKILL sent to instance A (pid $A_PID) at $(date -u +%H:%M:%S.%N)"
   local status=0
   finish kill || status=$?
   stop_instances
@@ -165,13 +171,10 @@ scenario_crash() {
 
 scenario_wechat() {
   say "wechat: two instances on one PostgreSQL, jobs every second; 10 % of the payments lose their notify, 30 % of the service's calls to WeChat fail"
-  local db; db=$(fresh_pg wechat)
-  EXAMDESK_DATABASE_URL="$db" "$BIN/examdesk" migrate >/dev/null
-  start_instance wechat-a "$A" "$db" 1
-  start_instance wechat-b "$B" "$db" 1
-  local exam; exam=$(big_exam "$db" WECHAT)
+  two_instances wechat 1
+  local exam; exam=$(big_exam "$DB" WECHAT)
   # The query job asks WeChat about an order 3 minutes after it was placed (jobs::QUERY_AFTER).
-  storm wechat "$db" "$exam" --also-url "http://$B" --simulator-url "http://$SIM" --lost-share 0.1 \
+  storm wechat "$DB" "$exam" --also-url "http://$B" --simulator-url "http://$SIM" --lost-share 0.1 \
     --wechat-fail-rate 0.3
   local status=0
   finish wechat no-notify-fault || status=$?

@@ -74,10 +74,7 @@ pub async fn by_out_trade_nos(
 ) -> Result<std::collections::HashMap<String, Order>, sqlx::Error> {
     let mut found = std::collections::HashMap::with_capacity(out_trade_nos.len());
     for chunk in out_trade_nos.chunks(100) {
-        let list = (1..=chunk.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = super::payment_batch::list(chunk.len());
         let sql = format!("SELECT {COLUMNS} FROM orders WHERE out_trade_no IN ({list})");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for no in chunk {

@@ -12,7 +12,6 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Row};
 
-use super::Backend;
 use crate::tickets::number::ticket_number;
 
 /// Rows per statement: well under SQLite's and PostgreSQL's limits on bound parameters.
@@ -23,12 +22,9 @@ fn values(rows: usize, cols: usize) -> String {
     values_from(rows, cols, 1)
 }
 
-/// `$1, $2, …` for `n` values.
-fn list(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `$1, $2, …` for `n` values, as `IN (…)` lists take them.
+pub fn list(n: usize) -> String {
+    values_from(n, 1, 1).replace(['(', ')'], "")
 }
 
 fn query(sql: String) -> Query<'static, Any, AnyArguments> {
@@ -46,16 +42,10 @@ pub struct Payment<'a> {
 /// On PostgreSQL, locks the orders in id order before anything else touches them, so that two
 /// instances' batches (which may share orders: WeChat's repeats go to either) queue instead of
 /// deadlocking. SQLite has one writer at a time and needs no row locks.
-pub async fn lock_orders(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    ids: &[i64],
-) -> Result<(), sqlx::Error> {
-    if backend != Backend::Postgres {
-        return Ok(());
-    }
+pub async fn lock_orders(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
     let mut sorted = ids.to_vec();
     sorted.sort_unstable();
+    sorted.dedup();
     for chunk in sorted.chunks(CHUNK) {
         let mut q = query(format!(
             "SELECT id FROM orders WHERE id IN ({}) ORDER BY id FOR UPDATE",
@@ -155,24 +145,19 @@ pub async fn transactions_of(
 /// Seats the registrations (all paid, of one exam) from the rooms' counters, in room order, as
 /// [`super::seating::seat_in_transaction`] does one at a time; returns those seated. A registration
 /// left out (counters used up, or a guard refused) is seated later by the search in
-/// [`super::seating::assign`].
+/// [`super::seating::assign`]. SQLite only: its single writer is alone with the counters, while
+/// PostgreSQL applies payments one by one (see `payments::writer`).
 pub async fn seat_many(
     conn: &mut AnyConnection,
-    backend: Backend,
     exam_id: i64,
     code: &str,
     registration_ids: &[i64],
     at: i64,
 ) -> Result<HashSet<i64>, sqlx::Error> {
-    let lock = if backend == Backend::Postgres {
-        " FOR UPDATE"
-    } else {
-        ""
-    };
-    let rooms = query(format!(
+    let rooms = sqlx::query(
         "SELECT id, room_no, next_seat, capacity FROM exam_rooms \
-         WHERE exam_id = $1 AND next_seat < capacity ORDER BY room_no{lock}"
-    ))
+         WHERE exam_id = $1 AND next_seat < capacity ORDER BY room_no",
+    )
     .bind(exam_id)
     .fetch_all(&mut *conn)
     .await?;
@@ -219,8 +204,8 @@ pub async fn seat_many(
              RETURNING registrations.id",
             values_from(chunk.len(), 4, 3)
         ))
-        // The exam as a parameter, not `registrations.exam_id`: PostgreSQL then looks the ticket
-        // number up in its (exam_id, ticket_no) index instead of scanning the exam's rows.
+        // The exam as a parameter, not `registrations.exam_id`: the guard is then one lookup in
+        // the (exam_id, ticket_no) index.
         .bind(at)
         .bind(exam_id);
         for (registration_id, room_id, seat_no, number) in chunk {

@@ -101,10 +101,7 @@ pub(crate) async fn wait_until_paid(
     loop {
         let mut paid = 0;
         for chunk in out_trade_nos.chunks(200) {
-            let list = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = crate::db::payment_batch::list(chunk.len());
             let mut q = sqlx::query(AssertSqlSafe(format!(
                 "SELECT out_trade_no FROM orders WHERE status = 'paid' AND out_trade_no IN ({list})"
             )));

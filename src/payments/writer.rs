@@ -296,15 +296,26 @@ async fn write(db: &Db, requests: &[Request]) -> Result<Vec<Done>, sqlx::Error> 
         .collect())
 }
 
-/// Applies the steps in stages, so that every batch takes its locks in the same order: first the
-/// orders (in id order) and their registrations, then the exams' seat counts of late payments,
-/// then the rooms' seat counters, then the raw callbacks. Two instances' batches therefore never
-/// wait on each other in a circle. What happened to each step comes back in the steps' order.
+/// Applies the steps; what happened to each comes back in the steps' order. On PostgreSQL the
+/// batch first locks its orders in id order, so two instances' batches never wait on each other
+/// in a circle, then goes row by row. On SQLite (one writer, no row locks) each stage runs once
+/// for the whole batch: orders, registrations, late payments, seats, raw callbacks.
 async fn apply(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
     batch: &[Step<'_>],
 ) -> Result<Vec<Applied>, sqlx::Error> {
+    if backend == Backend::Postgres {
+        let order_ids: Vec<i64> = batch
+            .iter()
+            .filter_map(|step| match step {
+                Step::Pay { order, .. } => Some(order.id),
+                Step::Log { .. } => None,
+            })
+            .collect();
+        payment_batch::lock_orders(conn, &order_ids).await?;
+        return apply_one_by_one(conn, batch).await;
+    }
     // One payment per order and per transaction id goes to the bulk UPDATE; every other job for
     // the same order (a repeat in the same batch) or transaction id is settled by reading what
     // the order holds afterwards — the same answers the one-row path gives.
@@ -324,11 +335,6 @@ async fn apply(
                 leaders.push(i);
             }
         }
-    }
-    let order_ids: Vec<i64> = orders_seen.iter().copied().collect();
-    payment_batch::lock_orders(conn, backend, &order_ids).await?;
-    if backend == Backend::Postgres {
-        return apply_one_by_one(conn, batch).await;
     }
     let payments: Vec<payment_batch::Payment> = leaders
         .iter()
@@ -422,9 +428,7 @@ async fn apply(
     let mut seated = HashSet::new();
     for (exam_id, (code, registration_ids)) in &to_seat {
         let at = batch.first().map(Step::at).unwrap_or_default();
-        seated.extend(
-            payment_batch::seat_many(conn, backend, *exam_id, code, registration_ids, at).await?,
-        );
+        seated.extend(payment_batch::seat_many(conn, *exam_id, code, registration_ids, at).await?);
     }
     let mut applied = Vec::with_capacity(batch.len());
     for (job, outcome) in batch.iter().zip(outcomes) {
