@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side figures: examdesk (release) and the seeds-style Python baseline of ../shared/anchors,
 # interleaved on one machine. Writes JSON and logs to $OUT (default /tmp/examdesk-perf).
-#   cargo build --release --bin examdesk --bin loadgen --bin ticketbench
+#   cargo build --release -p examdesk -p loadgen
 #   benches/compare.sh            # everything, about 10 minutes
 #   PG=postgres://postgres@127.0.0.1:5432 benches/compare.sh   # and the storm and burst on PostgreSQL
 # Needs the anchors' set-up once (../shared/anchors/setup.sh: wrk, a Python venv).

@@ -7,7 +7,7 @@
 #   wechat      WeChat loses a tenth of the notifies and fails 30 % of the service's calls
 #               (the query job must find the lost payments, about 3 minutes).
 # Then the load generator checks through the database that every order was paid exactly once.
-#   cargo build --release --bin examdesk --bin loadgen
+#   cargo build --release -p examdesk -p loadgen
 #   benches/faults.sh [kill|pg-restart|crash|wechat ...]     # all four by default, about 6 minutes
 # BIN=target/debug ORDERS=1500 FAULT_AFTER=0.2 benches/faults.sh: the small version CI runs after cargo test.
 # Needs root (or sudo) for pg-restart; PostgreSQL at $PG (default the development one).

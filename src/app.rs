@@ -19,10 +19,10 @@ pub struct AppState {
     pub demo: bool,
     pub wechat: Option<crate::payments::Wechat>,
     /// The embedded WeChat simulator of demo mode, served under `/_sim`.
-    pub simulator: Option<crate::wechat::simulator::Simulator>,
+    pub simulator: Option<wechat_pay_v2_simulator::Simulator>,
     pub login_limiter: Arc<crate::http::rate_limit::RateLimiter>,
     /// The ticket fonts, parsed once.
-    pub fonts: Arc<crate::tickets::TicketFonts>,
+    pub fonts: Arc<examdesk_tickets::TicketFonts>,
     /// Tickets drawn at once: one per core. Drawing is CPU-bound, so more would not be faster,
     /// only hold more memory while a crowd downloads.
     pub renders: Arc<tokio::sync::Semaphore>,
@@ -124,9 +124,9 @@ pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, Str
     };
     let simulator = match (&wechat_config, demo) {
         (Some(config), true) => {
-            let mut sim_config = crate::wechat::simulator::SimulatorConfig::from_wechat(config);
+            let mut sim_config = wechat_pay_v2_simulator::SimulatorConfig::from_wechat(config);
             sim_config.time_scale = settings.sim_time_scale;
-            Some(crate::wechat::simulator::Simulator::new(sim_config))
+            Some(wechat_pay_v2_simulator::Simulator::new(sim_config))
         }
         _ => None,
     };
@@ -139,8 +139,9 @@ pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, Str
     let worker_id: Arc<str> =
         format!("{}-{}", std::process::id(), crate::util::random_hex(4)).into();
     let payment_writer = crate::payments::writer::PaymentWriter::start(db.clone());
-    let fonts =
-        Arc::new(crate::tickets::TicketFonts::bundled().map_err(|e| format!("ticket fonts: {e}"))?);
+    let fonts = Arc::new(
+        examdesk_tickets::TicketFonts::bundled().map_err(|e| format!("ticket fonts: {e}"))?,
+    );
     Ok(AppState {
         db,
         settings: Arc::new(settings),

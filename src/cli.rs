@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Settings, Source};
 use crate::db::{self, Db, admins};
-use crate::domain::exam::NewExam;
+use crate::domain::exam::{ExamField, ExamRule, NewExam};
 use crate::util::parse_rfc3339;
 
 #[derive(Debug, Parser)]
@@ -102,8 +102,8 @@ async fn connect_and_migrate(settings: &Settings) -> Result<Db, String> {
 pub async fn run(cli: Cli) -> Result<(), String> {
     let settings = load_settings(&cli)?;
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
-        Command::Serve { demo } => crate::demo::serve(settings, demo).await,
-        Command::Simulator { bind } => crate::demo::run_simulator(settings, bind).await,
+        Command::Serve { demo } => crate::serve::serve(settings, demo).await,
+        Command::Simulator { bind } => crate::serve::run_simulator(settings, bind).await,
         Command::Migrate => {
             let db = connect_and_migrate(&settings).await?;
             println!("migrations applied; database is up to date");
@@ -147,16 +147,32 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 starts_at: parse_rfc3339(&starts).map_err(|e| format!("--starts: {e}"))?,
                 venue,
             };
-            exam.validate()?;
+            exam.validate().map_err(|rule| flag_error(&rule))?;
             let db = connect_and_migrate(&settings).await?;
-            let id = db::exams::create(&db, &exam)
-                .await
-                .map_err(|e| e.to_string())?;
+            let id = db::exams::create(&db, &exam).await.map_err(|e| match e {
+                db::exams::CreateExamError::Invalid(rule) => flag_error(&rule),
+                other => other.to_string(),
+            })?;
             db.close().await;
             println!("{id}");
             Ok(())
         }
     }
+}
+
+/// A broken exam rule as one line naming the flag to change.
+fn flag_error(rule: &ExamRule) -> String {
+    let flag = match rule.field() {
+        ExamField::Code => "--code",
+        ExamField::Title => "--title",
+        ExamField::Fee => "--fee-fen",
+        ExamField::Capacity | ExamField::Rooms => "--capacity",
+        ExamField::Opens => "--opens",
+        ExamField::Closes => "--closes",
+        ExamField::Starts => "--starts",
+        ExamField::Venue => "--venue",
+    };
+    format!("{flag}: {rule}")
 }
 
 fn read_password() -> Result<String, String> {

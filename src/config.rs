@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-pub use crate::wechat::{Secret, SignType, WechatConfig};
+pub use wechat_pay_v2::{Secret, SignType, WechatConfig};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{setting}: {problem}")]
@@ -45,7 +45,7 @@ pub struct Settings {
     pub sim_time_scale: f64,
 }
 
-pub use crate::wechat::{DEFAULT_API_BASE_URL, DEFAULT_PAY_BASE_URL};
+pub use wechat_pay_v2::{DEFAULT_API_BASE_URL, DEFAULT_PAY_BASE_URL};
 
 /// Where raw values come from: the environment wins over the file.
 pub struct Source {

@@ -1,9 +1,9 @@
-//! Start-up of `serve`: the real service, or demo mode with its demo exam, demo admin and the
-//! embedded WeChat simulator. Start-up lines say where everything is.
+//! Demo mode: the published test merchant that the embedded WeChat simulator plays, the demo
+//! exam and the demo admin, created once.
 
 use std::path::Path;
 
-use crate::app::{self, AppState};
+use crate::app::AppState;
 use crate::config::Settings;
 use crate::db::{admins, exams, meta};
 use crate::domain::exam::NewExam;
@@ -16,62 +16,14 @@ pub const DEMO_MCH_ID: &str = "10000100";
 pub const DEMO_API_KEY: &str = "192006250b4c09247ec02edce69f6a2d";
 
 /// The merchant settings of demo mode: WeChat is the simulator under `/_sim` of this very server.
-pub fn wechat_config(settings: &Settings) -> crate::wechat::WechatConfig {
+pub fn wechat_config(settings: &Settings) -> wechat_pay_v2::WechatConfig {
     let mut config =
-        crate::wechat::WechatConfig::new(DEMO_APPID, DEMO_APP_SECRET, DEMO_MCH_ID, DEMO_API_KEY)
+        wechat_pay_v2::WechatConfig::new(DEMO_APPID, DEMO_APP_SECRET, DEMO_MCH_ID, DEMO_API_KEY)
             .with_base_url(&format!("{}/_sim", settings.public_url));
     config.sign_type = settings.sign_type;
     config
 }
 const DEMO_ADMIN: &str = "admin";
-
-pub async fn serve(settings: Settings, force_demo: bool) -> Result<(), String> {
-    let demo = force_demo || settings.wechat.is_none();
-    let listener = app::bind(&settings).await?;
-    let state = app::prepare(settings, demo).await?;
-    let admin_line = if demo {
-        Some(ensure_demo(&state).await?)
-    } else {
-        None
-    };
-    print_banner(&state, admin_line.as_deref());
-    if state.settings.job_interval_seconds > 0 {
-        crate::jobs::spawn(
-            state.clone(),
-            std::time::Duration::from_secs(state.settings.job_interval_seconds),
-        );
-    }
-    let router = app::build_app(state.clone());
-    app::serve(listener, router, app::shutdown_signal())
-        .await
-        .map_err(|e| format!("server stopped: {e}"))?;
-    state.db.close().await;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// `examdesk simulator`: plays WeChat for the merchant named by the `WECHAT_*` settings (the demo
-/// merchant when none are set).
-pub async fn run_simulator(settings: Settings, bind: std::net::SocketAddr) -> Result<(), String> {
-    let config = settings
-        .wechat
-        .clone()
-        .unwrap_or_else(|| wechat_config(&settings));
-    let mut sim_config = crate::wechat::simulator::SimulatorConfig::from_wechat(&config);
-    sim_config.time_scale = settings.sim_time_scale;
-    println!(
-        "WeChat simulator for merchant {} (appid {})",
-        config.mch_id, config.appid
-    );
-    println!("  listening      http://{bind}  (also under /_sim)");
-    println!("  point WECHAT_PAY_BASE_URL and WECHAT_API_BASE_URL at http://{bind}");
-    tokio::select! {
-        served = crate::wechat::simulator::run_standalone(sim_config, bind) => {
-            served.map_err(|e| format!("--bind {bind}: {e}"))
-        }
-        () = app::shutdown_signal() => Ok(()),
-    }
-}
 
 /// Creates the demo exam and admin once; later starts find them and change nothing.
 /// Returns the line that tells how to sign in as the demo admin.
@@ -141,39 +93,4 @@ fn save_password(path: &Path, password: &str) -> Result<(), String> {
     }
     std::fs::write(path, password)
         .map_err(|e| format!("EXAMDESK_DATA_DIR: cannot write {}: {e}", path.display()))
-}
-
-fn print_banner(state: &AppState, admin_line: Option<&str>) {
-    let s = &state.settings;
-    let url = &s.public_url;
-    let mode = if state.demo {
-        "demo mode: WeChat simulator embedded, nothing is charged"
-    } else {
-        "production mode"
-    };
-    println!("examdesk {} — {mode}", env!("CARGO_PKG_VERSION"));
-    println!("  listening      {}", s.bind);
-    println!("  candidate API  {url}/api/v1/exams");
-    println!("  admin panel    {url}/admin/login");
-    if let Some(line) = admin_line {
-        println!("  demo admin     {line}");
-    }
-    if state.demo {
-        println!("  WeChat sim     {url}/_sim/");
-    }
-    println!("  health         {url}/healthz");
-    println!("  database       {}", redact_url(&s.database_url));
-    println!("  data folder    {}", s.data_dir.display());
-    println!("Stop with Ctrl-C.");
-}
-
-/// A database URL with its password replaced, for start-up lines.
-fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
-    }
 }

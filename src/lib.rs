@@ -11,13 +11,15 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod jobs;
-pub mod loadgen;
 pub mod payments;
+pub mod serve;
 pub mod ticketing;
-pub mod tickets;
 pub mod util;
-pub mod wechat;
 
 pub use app::{AppState, build_app};
-/// The one rustls crypto provider (ring) used by every TLS client; idempotent.
-pub use wechat::install_crypto_provider;
+
+/// Installs ring as the process-wide rustls provider, for HTTP clients built without one of
+/// their own (the tests' and the tools'); safe to call any number of times.
+pub fn install_crypto_provider() {
+    let _already_installed = rustls::crypto::ring::default_provider().install_default();
+}

@@ -10,8 +10,8 @@ use crate::app::AppState;
 use crate::db::registrations::Registration;
 use crate::db::{exams, photos, seating};
 use crate::error::AppError;
-use crate::tickets::photo::PhotoFormat;
-use crate::tickets::{TicketData, TicketFonts, TicketPhoto, render_ticket, token};
+use examdesk_tickets::photo::PhotoFormat;
+use examdesk_tickets::{TicketData, TicketFonts, TicketPhoto, render_ticket, token};
 
 /// Seats a freshly paid registration. Failures are logged; the job seats it later.
 pub async fn seat_after_payment(state: &AppState, registration_id: i64) {

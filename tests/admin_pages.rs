@@ -528,7 +528,7 @@ async fn a_refund_wechat_did_not_answer_is_resent_with_the_same_number() {
     let exam = open_exam(&app, "RETRY1", 5000, 10).await;
     let r = paid(&app, &sim, exam, "沙悟净", 61).await;
     let admin = staff(&app, Role::Admin).await;
-    sim.set_faults(examdesk::wechat::simulator::Faults {
+    sim.set_faults(wechat_pay_v2_simulator::Faults {
         fail_next: 3,
         ..Default::default()
     });

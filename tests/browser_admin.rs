@@ -436,7 +436,7 @@ async fn browser_refuses_a_form_without_csrf_and_a_viewer_refund() {
 
 /// Data that makes the pages look like a working day: several exams, paid and unpaid
 /// registrations spread over two weeks, refunds in every state, and one for the refund queue.
-async fn seed(app: &TestApp, sim: &examdesk::wechat::simulator::Simulator) -> (i64, i64) {
+async fn seed(app: &TestApp, sim: &wechat_pay_v2_simulator::Simulator) -> (i64, i64) {
     let main = open_exam(app, "CET2026", 5000, 120).await;
     let other = open_exam(app, "NCRE2026", 8000, 60).await;
     sqlx::query("UPDATE exams SET title = '2026年下半年全国大学英语四级考试', venue = '北京市海淀区学院路37号 第一教学楼' WHERE id = $1")

@@ -6,8 +6,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{TestApp, id_number, notify_fields, signed};
-use examdesk::wechat::{SignType, sign, xml};
 use serde_json::{Value, json};
+use wechat_pay_v2::{SignType, sign, xml};
 
 const KEY: &str = examdesk::demo::DEMO_API_KEY;
 
@@ -53,7 +53,7 @@ async fn send_notify(app: &TestApp, body: impl Into<reqwest::Body>) -> String {
 }
 
 fn is_success(reply: &str) -> bool {
-    reply == examdesk::wechat::notify::SUCCESS_REPLY
+    reply == wechat_pay_v2::notify::SUCCESS_REPLY
 }
 
 async fn order_of(app: &TestApp, registration_id: i64) -> (String, String) {
@@ -305,11 +305,10 @@ async fn a_lost_notify_is_found_by_the_query_job() {
     let exam_id = app.create_exam("CET04", 10, 5000).await;
     let (token, id) = registered(&app, "dave", exam_id, 4).await;
     let args = pay_args(&app, &token, id).await;
-    app.simulator()
-        .set_faults(examdesk::wechat::simulator::Faults {
-            drop_notifies: true,
-            ..Default::default()
-        });
+    app.simulator().set_faults(wechat_pay_v2_simulator::Faults {
+        drop_notifies: true,
+        ..Default::default()
+    });
     app.simulator().pay(&prepay_id(&args)).unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let (_, body) = app

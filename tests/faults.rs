@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::TestApp;
-use examdesk::wechat::simulator::{FailWith, Faults};
 use serde_json::Value;
+use wechat_pay_v2_simulator::{FailWith, Faults};
 
 /// Places an order, retrying while WeChat fails (as the mini-program would).
 async fn place_order(app: &TestApp, token: &str, id: i64) -> Value {

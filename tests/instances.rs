@@ -5,8 +5,8 @@ mod common;
 
 use common::{TestApp, TestDb, notify_fields, signed, skip_without_postgres};
 use examdesk::demo::{DEMO_API_KEY, DEMO_APP_SECRET, DEMO_APPID, DEMO_MCH_ID};
-use examdesk::wechat::simulator::{Simulator, SimulatorConfig};
 use serde_json::Value;
+use wechat_pay_v2_simulator::{Simulator, SimulatorConfig};
 
 async fn wechat() -> (Simulator, String) {
     let mut config = SimulatorConfig::new(DEMO_APPID, DEMO_APP_SECRET, DEMO_MCH_ID, DEMO_API_KEY);
@@ -72,7 +72,7 @@ async fn a_notify_storm_split_across_two_instances_pays_every_order_once() {
         }
     }
     for answer in common::post_all(&a.http, bodies).await {
-        assert_eq!(answer, examdesk::wechat::notify::SUCCESS_REPLY);
+        assert_eq!(answer, wechat_pay_v2::notify::SUCCESS_REPLY);
     }
     assert_eq!(
         a.count("SELECT COUNT(*) FROM orders WHERE status = 'paid'")

@@ -94,7 +94,7 @@ async fn a_paid_registration_gets_a_seat_a_number_and_a_ticket() {
             .as_str()
             .expect("a ticket number once paid")
             .to_string();
-        assert!(examdesk::tickets::number::validate(&no), "{no}");
+        assert!(examdesk_tickets::number::validate(&no), "{no}");
         assert!(no.starts_with("NCRE26"));
         assert!(numbers.insert(no.clone()), "ticket numbers are unique");
         assert!(

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use examdesk::tickets::photo::PhotoFormat;
-use examdesk::tickets::{TicketData, TicketFonts, TicketPhoto, render_bulk, render_ticket};
+use examdesk_tickets::photo::PhotoFormat;
+use examdesk_tickets::{TicketData, TicketFonts, TicketPhoto, render_bulk, render_ticket};
 use image::{ImageEncoder, Rgb, RgbImage};
 use lopdf::{Document, Object};
 

@@ -244,7 +244,7 @@ async fn seats_are_re_arranged_after_closing_by_a_recorded_seed() {
     }
     assert!(moved > 0, "the shuffle moved people");
     // The plan is reproducible from the recorded seed.
-    let rooms: Vec<examdesk::tickets::seats::Room> = sqlx::query_as::<_, (i64, String, i64)>(
+    let rooms: Vec<examdesk_tickets::seats::Room> = sqlx::query_as::<_, (i64, String, i64)>(
         "SELECT room_no, name, capacity FROM exam_rooms WHERE exam_id = $1 ORDER BY room_no",
     )
     .bind(exam_id)
@@ -252,7 +252,7 @@ async fn seats_are_re_arranged_after_closing_by_a_recorded_seed() {
     .await
     .unwrap()
     .into_iter()
-    .map(|(n, name, c)| examdesk::tickets::seats::Room {
+    .map(|(n, name, c)| examdesk_tickets::seats::Room {
         room_no: n as u16,
         name,
         capacity: c as u16,
@@ -261,7 +261,7 @@ async fn seats_are_re_arranged_after_closing_by_a_recorded_seed() {
     let mut ordered = before.clone();
     ordered.sort_by_key(|r| (r.paid_at, r.id));
     let ids: Vec<i64> = ordered.iter().map(|r| r.id).collect();
-    let plan = examdesk::tickets::seats::shuffle(seed as u64, &rooms, &ids).unwrap();
+    let plan = examdesk_tickets::seats::shuffle(seed as u64, &rooms, &ids).unwrap();
     for a in plan {
         let now = examdesk::db::registrations::get(&app.state.db, a.registration_id)
             .await

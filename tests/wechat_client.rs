@@ -6,13 +6,13 @@ mod support;
 
 use std::time::Duration;
 
-use examdesk::wechat::login::{LoginClient, LoginError};
-use examdesk::wechat::pay::{
+use support::*;
+use wechat_pay_v2::login::{LoginClient, LoginError};
+use wechat_pay_v2::pay::{
     PayClient, PayError, RefundRequest, RefundState, RetryPolicy, TradeState, UnifiedOrder,
 };
-use examdesk::wechat::simulator::{FailWith, Faults};
-use examdesk::wechat::{SignType, WechatConfig, notify};
-use support::*;
+use wechat_pay_v2::{SignType, WechatConfig, notify};
+use wechat_pay_v2_simulator::{FailWith, Faults};
 
 fn client(config: &WechatConfig) -> PayClient {
     match PayClient::with_timeout(config.clone(), Duration::from_secs(3)) {
@@ -450,9 +450,9 @@ async fn answers_with_a_bad_signature_or_other_merchant_are_rejected() {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-            let s = examdesk::wechat::sign::sign(&f, key, SignType::Md5);
+            let s = wechat_pay_v2::sign::sign(&f, key, SignType::Md5);
             f.insert("sign".into(), s);
-            examdesk::wechat::xml::to_xml(&f)
+            wechat_pay_v2::xml::to_xml(&f)
         }
     };
     let app = axum::Router::new()

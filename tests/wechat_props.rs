@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use examdesk::wechat::{SignType, sign, xml};
 use proptest::prelude::*;
+use wechat_pay_v2::{SignType, sign, xml};
 
 fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")

@@ -7,11 +7,11 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use examdesk::wechat::notify::{self, parse_pay_notify, parse_refund_notify};
-use examdesk::wechat::pay::{PayClient, RefundRequest, RefundState, TradeState, UnifiedOrder};
-use examdesk::wechat::simulator::{Faults, NOTIFY_SCHEDULE_SECS, Simulator, Stats};
-use examdesk::wechat::{SignType, WechatConfig, sign, xml};
 use support::*;
+use wechat_pay_v2::notify::{self, parse_pay_notify, parse_refund_notify};
+use wechat_pay_v2::pay::{PayClient, RefundRequest, RefundState, TradeState, UnifiedOrder};
+use wechat_pay_v2::{SignType, WechatConfig, sign, xml};
+use wechat_pay_v2_simulator::{Faults, NOTIFY_SCHEDULE_SECS, Simulator, Stats};
 
 type Fields = BTreeMap<String, String>;
 

@@ -11,9 +11,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::post;
-use examdesk::wechat::notify::SUCCESS_REPLY;
-use examdesk::wechat::simulator::{Simulator, SimulatorConfig};
-use examdesk::wechat::{SignType, WechatConfig};
+use wechat_pay_v2::notify::SUCCESS_REPLY;
+use wechat_pay_v2::{SignType, WechatConfig};
+use wechat_pay_v2_simulator::{Simulator, SimulatorConfig};
 
 pub const APPID: &str = "wxd930ea5d5a258f4f";
 pub const APP_SECRET: &str = "4f1a7d0c9b2e8a6f3d5c1b0e9a8f7d6c";
@@ -33,6 +33,8 @@ pub async fn start() -> (Simulator, WechatConfig) {
 }
 
 pub async fn start_with(sign_type: SignType) -> (Simulator, WechatConfig) {
+    // The tests' own reqwest clients have no TLS provider of their own.
+    examdesk::install_crypto_provider();
     let sim = Simulator::new(sim_config());
     let base = sim.spawn_on_loopback().await.unwrap_or_default();
     assert!(
@@ -88,7 +90,7 @@ async fn receive(State(r): State<Receiver>, body: Bytes) -> axum::response::Resp
         Reply::Http500 => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         Reply::Fail => (
             StatusCode::OK,
-            examdesk::wechat::notify::fail_reply("database busy"),
+            wechat_pay_v2::notify::fail_reply("database busy"),
         )
             .into_response(),
         Reply::Created => (StatusCode::CREATED, SUCCESS_REPLY).into_response(),

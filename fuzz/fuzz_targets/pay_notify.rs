@@ -2,8 +2,8 @@
 //! accepted; and the same fields signed with the merchant key are never refused for the signature.
 #![no_main]
 
-use examdesk::wechat::notify::{NotifyError, parse_pay_notify};
-use examdesk::wechat::{SignType, WechatConfig, sign, xml};
+use wechat_pay_v2::notify::{NotifyError, parse_pay_notify};
+use wechat_pay_v2::{SignType, WechatConfig, sign, xml};
 use libfuzzer_sys::fuzz_target;
 
 const KEY: &str = "192006250b4c09247ec02edce69f6a2d";

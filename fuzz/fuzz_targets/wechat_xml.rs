@@ -2,7 +2,7 @@
 //! survives a write-and-read round trip unchanged.
 #![no_main]
 
-use examdesk::wechat::xml;
+use wechat_pay_v2::xml;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

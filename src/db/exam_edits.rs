@@ -7,14 +7,8 @@ use sqlx::{Any, Row, Transaction};
 use super::Db;
 use super::audit::{self, Entry};
 use super::exams::{self, Exam};
-use crate::domain::exam::NewExam;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Room {
-    pub room_no: i64,
-    pub name: String,
-    pub capacity: i64,
-}
+pub use crate::domain::exam::RoomPlan as Room;
+use crate::domain::exam::{ExamRule, NewExam};
 
 /// Who is making the change, for the audit log.
 pub struct Actor<'a> {
@@ -27,6 +21,9 @@ pub enum EditError {
     /// A rule the form should show next to its fields, already in Chinese.
     #[error("{0}")]
     Invalid(String),
+    /// A rule of `domain::exam`, checked here too so no caller can store what a ticket cannot print.
+    #[error("{0}")]
+    Rule(#[from] ExamRule),
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
 }
@@ -109,19 +106,6 @@ fn changes(
     }
 }
 
-fn check_rooms(capacity: i64, rooms: &[Room]) -> Result<(), EditError> {
-    if rooms.is_empty() {
-        return Err(EditError::Invalid("至少需要一个考场".into()));
-    }
-    let seats: i64 = rooms.iter().map(|r| r.capacity).sum();
-    if seats < capacity {
-        return Err(EditError::Invalid(format!(
-            "各考场座位合计 {seats} 个，少于报名人数上限 {capacity}"
-        )));
-    }
-    Ok(())
-}
-
 /// Creates an exam, closed for registration until staff open it, with the given rooms.
 pub async fn create(
     db: &Db,
@@ -130,7 +114,7 @@ pub async fn create(
     actor: &Actor<'_>,
     at: i64,
 ) -> Result<i64, EditError> {
-    check_rooms(exam.capacity, rooms)?;
+    exam.validate_with_rooms(rooms)?;
     let mut tx = db.write.begin().await?;
     let Some(id) = super::exams::insert_exam(&mut tx, exam, "closed", at).await? else {
         return Err(EditError::Invalid(format!(
@@ -162,7 +146,7 @@ pub async fn update(
     actor: &Actor<'_>,
     at: i64,
 ) -> Result<(), EditError> {
-    check_rooms(exam.capacity, rooms)?;
+    exam.validate_with_rooms(rooms)?;
     let before = exams::get(db, id)
         .await?
         .ok_or_else(|| EditError::Invalid("考试不存在".into()))?;

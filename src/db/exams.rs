@@ -54,7 +54,7 @@ pub fn from_row(row: &AnyRow) -> Result<Exam, sqlx::Error> {
 #[derive(Debug, thiserror::Error)]
 pub enum CreateExamError {
     #[error("{0}")]
-    Invalid(String),
+    Invalid(#[from] crate::domain::exam::ExamRule),
     #[error("an exam with code {0} already exists")]
     DuplicateCode(String),
     #[error(transparent)]
@@ -63,20 +63,21 @@ pub enum CreateExamError {
 
 /// Stores a validated exam with classroom-sized rooms that seat everyone; staff can change them.
 pub async fn create(db: &Db, exam: &NewExam) -> Result<i64, CreateExamError> {
-    exam.validate().map_err(CreateExamError::Invalid)?;
+    let rooms = crate::domain::exam::default_rooms(exam.capacity);
+    exam.validate_with_rooms(&rooms)?;
     let t = now();
     let mut tx = db.write.begin().await?;
     let Some(id) = insert_exam(&mut tx, exam, "open", t).await? else {
         return Err(CreateExamError::DuplicateCode(exam.code.clone()));
     };
-    for (room_no, seats) in crate::domain::exam::default_rooms(exam.capacity) {
+    for room in rooms {
         sqlx::query(
             "INSERT INTO exam_rooms (exam_id, room_no, name, capacity) VALUES ($1, $2, $3, $4)",
         )
         .bind(id)
-        .bind(room_no)
-        .bind(format!("第{room_no:02}考场"))
-        .bind(seats)
+        .bind(room.room_no)
+        .bind(room.name)
+        .bind(room.capacity)
         .execute(&mut *tx)
         .await?;
     }

@@ -12,7 +12,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Row};
 
-use crate::tickets::number::ticket_number;
+use examdesk_tickets::number::ticket_number;
 
 /// Rows per statement: well under SQLite's and PostgreSQL's limits on bound parameters.
 const CHUNK: usize = 100;

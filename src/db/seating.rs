@@ -4,7 +4,7 @@
 use sqlx::Row;
 
 use super::{Db, is_unique_violation};
-use crate::tickets::number::ticket_number;
+use examdesk_tickets::number::ticket_number;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seating {
@@ -238,7 +238,7 @@ pub async fn reshuffle(
     audit: &crate::db::audit::Entry<'_>,
     at: i64,
 ) -> Result<usize, SeatingError> {
-    use crate::tickets::seats::{Room, shuffle};
+    use examdesk_tickets::seats::{Room, shuffle};
     let mut tx = db.write.begin().await?;
     let code: String = sqlx::query("SELECT code FROM exams WHERE id = $1")
         .bind(exam_id)

@@ -1,33 +1,183 @@
-//! What makes an exam valid before it is stored.
+//! What makes an exam valid before it is stored: every limit of an exam and its rooms, written
+//! once, with the one message staff see for each, whether they typed on the command line or in
+//! the admin form. The database layer checks the same rules before it writes.
 
-/// Exam codes start every ticket number, so they follow its alphabet: 2 to 12 of A–Z and 0–9.
+use std::fmt;
+
+/// Ticket numbers print the room in two digits and the seat in three.
+pub const MAX_ROOMS: i64 = examdesk_tickets::number::MAX_ROOM_NO as i64;
+pub const MAX_ROOM_SEATS: i64 = examdesk_tickets::number::MAX_SEAT_NO as i64;
+pub const MAX_CAPACITY: i64 = MAX_ROOMS * MAX_ROOM_SEATS;
+/// 100,000 yuan: far above any exam fee, and well inside WeChat's `total_fee` (a 32-bit int).
+pub const MAX_FEE_FEN: i64 = 10_000_000;
+/// Exam codes start every ticket number, so they follow its alphabet: A–Z and 0–9.
+pub const CODE_LENGTH: std::ops::RangeInclusive<usize> =
+    2..=examdesk_tickets::number::MAX_EXAM_CODE_LEN;
+pub const MAX_TITLE_CHARS: usize = 100;
+pub const MAX_VENUE_CHARS: usize = 200;
+pub const MAX_ROOM_NAME_CHARS: usize = 40;
+/// A usual classroom; larger exams get larger rooms only when 99 rooms are not enough.
+const ROOM_SEATS: i64 = 30;
+
+/// The part of an exam a rule is about: the CLI names its flag, the form its field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExamField {
+    Code,
+    Title,
+    Fee,
+    Capacity,
+    Opens,
+    Closes,
+    Starts,
+    Venue,
+    Rooms,
+}
+
+/// A broken rule, with the value that broke it where that helps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExamRule {
+    Code(String),
+    Title,
+    Fee(i64),
+    Capacity(i64),
+    OpensAfterCloses,
+    ClosesAfterStart,
+    Venue,
+    NoRooms,
+    TooManyRooms(usize),
+    RoomSeats { room: String, seats: i64 },
+    RoomName { line: usize },
+    RoomsShort { seats: i64, capacity: i64 },
+}
+
+impl ExamRule {
+    pub fn field(&self) -> ExamField {
+        match self {
+            ExamRule::Code(_) => ExamField::Code,
+            ExamRule::Title => ExamField::Title,
+            ExamRule::Fee(_) => ExamField::Fee,
+            ExamRule::Capacity(_) => ExamField::Capacity,
+            ExamRule::OpensAfterCloses => ExamField::Opens,
+            ExamRule::ClosesAfterStart => ExamField::Closes,
+            ExamRule::Venue => ExamField::Venue,
+            ExamRule::NoRooms
+            | ExamRule::TooManyRooms(_)
+            | ExamRule::RoomSeats { .. }
+            | ExamRule::RoomName { .. }
+            | ExamRule::RoomsShort { .. } => ExamField::Rooms,
+        }
+    }
+}
+
+/// The staff-facing message of each rule (staff read Chinese, on the form and the command line).
+impl fmt::Display for ExamRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (lo, hi) = (CODE_LENGTH.start(), CODE_LENGTH.end());
+        match self {
+            ExamRule::Code(code) => write!(
+                f,
+                "考试代码须为 {lo} 到 {hi} 位大写字母或数字（准考证号以它开头），收到 {code:?}"
+            ),
+            ExamRule::Title => write!(f, "考试名称须为 1 到 {MAX_TITLE_CHARS} 个字"),
+            ExamRule::Fee(fen) => write!(
+                f,
+                "报名费须大于 0 且不超过 {} 元，收到 {} 分",
+                MAX_FEE_FEN / 100,
+                fen
+            ),
+            ExamRule::Capacity(n) => write!(
+                f,
+                "报名人数上限须为 1 到 {MAX_CAPACITY} 的整数（最多 {MAX_ROOMS} 个考场、每场 {MAX_ROOM_SEATS} 座），收到 {n}"
+            ),
+            ExamRule::OpensAfterCloses => write!(f, "报名开始时间须早于报名截止时间"),
+            ExamRule::ClosesAfterStart => write!(f, "报名截止时间不能晚于考试开始时间"),
+            ExamRule::Venue => write!(f, "考点地址最多 {MAX_VENUE_CHARS} 个字"),
+            ExamRule::NoRooms => write!(f, "至少需要一个考场"),
+            ExamRule::TooManyRooms(n) => write!(
+                f,
+                "最多 {MAX_ROOMS} 个考场（准考证号中考场号为两位），收到 {n} 个"
+            ),
+            ExamRule::RoomSeats { room, seats } => write!(
+                f,
+                "考场“{room}”的座位数须为 1 到 {MAX_ROOM_SEATS}（准考证号中座位号为三位），收到 {seats}"
+            ),
+            ExamRule::RoomName { line } => write!(
+                f,
+                "考场第 {line} 行应为“考场名称 座位数”，名称 1 到 {MAX_ROOM_NAME_CHARS} 个字，例如“第1考场 30”"
+            ),
+            ExamRule::RoomsShort { seats, capacity } => {
+                write!(f, "各考场座位合计 {seats} 个，少于报名人数上限 {capacity}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ExamRule {}
+
+/// Exam codes start every ticket number, so they follow its alphabet.
 pub fn valid_code(code: &str) -> bool {
-    (2..=12).contains(&code.len())
+    CODE_LENGTH.contains(&code.len())
         && code
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
-/// Ticket numbers carry a 2-digit room and a 3-digit seat.
-pub const MAX_ROOMS: i64 = 99;
-pub const MAX_ROOM_SEATS: i64 = 999;
-pub const MAX_CAPACITY: i64 = MAX_ROOMS * MAX_ROOM_SEATS;
-/// A usual classroom; larger exams get larger rooms only when 99 rooms are not enough.
-const ROOM_SEATS: i64 = 30;
+/// One room as staff define it: its name and number of seats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomPlan {
+    pub room_no: i64,
+    pub name: String,
+    pub capacity: i64,
+}
 
-/// The rooms an exam starts with: `(room_no, capacity)`, classroom-sized, covering `capacity`.
-pub fn default_rooms(capacity: i64) -> Vec<(i64, i64)> {
+/// The rooms an exam starts with when nobody lists them: classroom-sized, covering `capacity`.
+pub fn default_rooms(capacity: i64) -> Vec<RoomPlan> {
     let per_room = ((capacity + MAX_ROOMS - 1) / MAX_ROOMS).clamp(ROOM_SEATS, MAX_ROOM_SEATS);
     let mut rooms = Vec::new();
     let mut left = capacity;
     let mut room_no = 1;
     while left > 0 {
         let seats = left.min(per_room);
-        rooms.push((room_no, seats));
+        rooms.push(RoomPlan {
+            room_no,
+            name: format!("第{room_no:02}考场"),
+            capacity: seats,
+        });
         left -= seats;
         room_no += 1;
     }
     rooms
+}
+
+/// Checks the rooms of an exam of `capacity` seats; every broken rule is listed.
+pub fn check_rooms(capacity: i64, rooms: &[RoomPlan]) -> Vec<ExamRule> {
+    let mut broken = Vec::new();
+    if rooms.is_empty() {
+        broken.push(ExamRule::NoRooms);
+        return broken;
+    }
+    if rooms.len() as i64 > MAX_ROOMS {
+        broken.push(ExamRule::TooManyRooms(rooms.len()));
+    }
+    for room in rooms {
+        if !(1..=MAX_ROOM_SEATS).contains(&room.capacity) {
+            broken.push(ExamRule::RoomSeats {
+                room: room.name.clone(),
+                seats: room.capacity,
+            });
+        }
+        let name_chars = room.name.trim().chars().count();
+        if name_chars == 0 || name_chars > MAX_ROOM_NAME_CHARS {
+            broken.push(ExamRule::RoomName {
+                line: room.room_no as usize,
+            });
+        }
+    }
+    let seats: i64 = rooms.iter().map(|r| r.capacity).sum();
+    if seats < capacity {
+        broken.push(ExamRule::RoomsShort { seats, capacity });
+    }
+    broken
 }
 
 #[derive(Debug, Clone)]
@@ -43,38 +193,49 @@ pub struct NewExam {
 }
 
 impl NewExam {
-    /// Checks every rule and names the first field that breaks one.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Every rule the exam breaks, in the order of its fields.
+    pub fn broken_rules(&self) -> Vec<ExamRule> {
+        let mut broken = Vec::new();
         if !valid_code(&self.code) {
-            return Err(format!(
-                "--code: 2 to 12 capital letters or digits, got {:?} (it starts every ticket number)",
-                self.code
-            ));
+            broken.push(ExamRule::Code(self.code.clone()));
         }
-        if self.title.trim().is_empty() || self.title.chars().count() > 100 {
-            return Err("--title: must be 1 to 100 characters".into());
+        let title_chars = self.title.trim().chars().count();
+        if title_chars == 0 || title_chars > MAX_TITLE_CHARS {
+            broken.push(ExamRule::Title);
         }
-        if self.fee_fen <= 0 {
-            return Err(format!(
-                "--fee-fen: must be more than 0 fen, got {}",
-                self.fee_fen
-            ));
+        if !(1..=MAX_FEE_FEN).contains(&self.fee_fen) {
+            broken.push(ExamRule::Fee(self.fee_fen));
         }
-        if self.capacity <= 0 {
-            return Err(format!(
-                "--capacity: must be more than 0, got {}",
-                self.capacity
-            ));
+        if !(1..=MAX_CAPACITY).contains(&self.capacity) {
+            broken.push(ExamRule::Capacity(self.capacity));
         }
         if self.opens_at >= self.closes_at {
-            return Err("--opens must be before --closes".into());
+            broken.push(ExamRule::OpensAfterCloses);
         }
         if self.closes_at > self.starts_at {
-            return Err(
-                "--closes must not be after --starts (registration ends before the exam)".into(),
-            );
+            broken.push(ExamRule::ClosesAfterStart);
         }
-        Ok(())
+        if self.venue.trim().chars().count() > MAX_VENUE_CHARS {
+            broken.push(ExamRule::Venue);
+        }
+        broken
+    }
+
+    /// The first broken rule, if any.
+    pub fn validate(&self) -> Result<(), ExamRule> {
+        match self.broken_rules().into_iter().next() {
+            Some(rule) => Err(rule),
+            None => Ok(()),
+        }
+    }
+
+    /// The exam and its rooms together: the first broken rule, if any.
+    pub fn validate_with_rooms(&self, rooms: &[RoomPlan]) -> Result<(), ExamRule> {
+        self.validate()?;
+        match check_rooms(self.capacity, rooms).into_iter().next() {
+            Some(rule) => Err(rule),
+            None => Ok(()),
+        }
     }
 }
 
@@ -95,37 +256,88 @@ mod tests {
         }
     }
 
-    #[test]
-    fn default_rooms_cover_the_capacity_within_ticket_limits() {
-        assert_eq!(default_rooms(50), vec![(1, 30), (2, 20)]);
-        for capacity in [1, 30, 31, 2970, 2971, 10_000, MAX_CAPACITY] {
-            let rooms = default_rooms(capacity);
-            assert_eq!(rooms.iter().map(|r| r.1).sum::<i64>(), capacity);
-            assert!(rooms.len() as i64 <= MAX_ROOMS, "{capacity}");
-            assert!(rooms.iter().all(|r| r.1 <= MAX_ROOM_SEATS && r.1 > 0));
+    fn room(no: i64, seats: i64) -> RoomPlan {
+        RoomPlan {
+            room_no: no,
+            name: format!("第{no}考场"),
+            capacity: seats,
         }
     }
 
     #[test]
-    fn rules() {
+    fn default_rooms_cover_the_capacity_within_ticket_limits() {
+        let two: Vec<i64> = default_rooms(50).iter().map(|r| r.capacity).collect();
+        assert_eq!(two, vec![30, 20]);
+        for capacity in [1, 30, 31, 2970, 2971, 10_000, MAX_CAPACITY] {
+            let rooms = default_rooms(capacity);
+            assert_eq!(rooms.iter().map(|r| r.capacity).sum::<i64>(), capacity);
+            assert!(check_rooms(capacity, &rooms).is_empty(), "{capacity}");
+        }
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
         assert!(exam().validate().is_ok());
         type Breaker = fn(&mut NewExam);
-        let cases: [(Breaker, &str); 6] = [
-            (|e| e.fee_fen = 0, "--fee-fen"),
-            (|e| e.capacity = -1, "--capacity"),
-            (|e| e.opens_at = 200, "--opens"),
-            (|e| e.starts_at = 150, "--closes"),
-            (|e| e.code = "cet2026".into(), "--code"),
-            (|e| e.title = " ".into(), "--title"),
+        let cases: [(Breaker, ExamField); 9] = [
+            (|e| e.fee_fen = 0, ExamField::Fee),
+            (|e| e.fee_fen = MAX_FEE_FEN + 1, ExamField::Fee),
+            (|e| e.capacity = -1, ExamField::Capacity),
+            (|e| e.capacity = MAX_CAPACITY + 1, ExamField::Capacity),
+            (|e| e.opens_at = 200, ExamField::Opens),
+            (|e| e.starts_at = 150, ExamField::Closes),
+            (|e| e.code = "cet2026".into(), ExamField::Code),
+            (|e| e.title = " ".into(), ExamField::Title),
+            (|e| e.venue = "址".repeat(201), ExamField::Venue),
         ];
         for (break_it, field) in cases {
             let mut e = exam();
             break_it(&mut e);
-            let err = e.validate().unwrap_err();
-            assert!(err.contains(field), "{err}");
+            let rule = e.validate().unwrap_err();
+            assert_eq!(rule.field(), field, "{rule}");
         }
         let mut same_day = exam();
         same_day.closes_at = same_day.starts_at;
         assert!(same_day.validate().is_ok(), "closes = starts is allowed");
+    }
+
+    #[test]
+    fn rooms_stay_within_what_a_ticket_number_prints() {
+        assert!(check_rooms(999, &[room(1, 999)]).is_empty());
+        assert_eq!(
+            check_rooms(1000, &[room(1, 1000)]),
+            vec![ExamRule::RoomSeats {
+                room: "第1考场".into(),
+                seats: 1000
+            }]
+        );
+        assert!(
+            check_rooms(1, &[room(1, 0)]).contains(&ExamRule::RoomSeats {
+                room: "第1考场".into(),
+                seats: 0
+            })
+        );
+        let hundred: Vec<RoomPlan> = (1..=100).map(|n| room(n, 1)).collect();
+        assert_eq!(
+            check_rooms(100, &hundred),
+            vec![ExamRule::TooManyRooms(100)]
+        );
+        assert_eq!(check_rooms(1, &[]), vec![ExamRule::NoRooms]);
+        assert_eq!(
+            check_rooms(61, &[room(1, 30), room(2, 30)]),
+            vec![ExamRule::RoomsShort {
+                seats: 60,
+                capacity: 61
+            }]
+        );
+        let message = ExamRule::RoomSeats {
+            room: "第1考场".into(),
+            seats: 1000,
+        }
+        .to_string();
+        assert!(
+            message.contains("999") && message.contains("1000"),
+            "{message}"
+        );
     }
 }

@@ -31,7 +31,7 @@ async fn pay_notify(
         Ok(body) => xml(crate::payments::notify::handle_pay_notify(&state, &body)
             .await
             .body),
-        Err(_) => xml(crate::wechat::notify::fail_reply(
+        Err(_) => xml(wechat_pay_v2::notify::fail_reply(
             "body too large or unreadable",
         )),
     }
@@ -47,7 +47,7 @@ async fn refund_notify(
                 .await
                 .body,
         ),
-        Err(_) => xml(crate::wechat::notify::fail_reply(
+        Err(_) => xml(wechat_pay_v2::notify::fail_reply(
             "body too large or unreadable",
         )),
     }

@@ -12,7 +12,7 @@ use crate::db::{candidates, exams};
 use crate::error::AppError;
 use crate::payments::reconcile;
 use crate::util::{now, random_hex};
-use crate::wechat::pay::{JsapiParams, PayError, UnifiedOrder, jsapi_params};
+use wechat_pay_v2::pay::{JsapiParams, PayError, UnifiedOrder, jsapi_params};
 
 /// WeChat keeps a prepay_id usable for two hours; a margin keeps us from handing out a stale one.
 const PREPAY_LIFETIME: i64 = 2 * 3600 - 300;

@@ -9,9 +9,9 @@ pub mod writer;
 
 use std::sync::Arc;
 
-use crate::wechat::WechatConfig;
-use crate::wechat::login::LoginClient;
-use crate::wechat::pay::PayClient;
+use wechat_pay_v2::WechatConfig;
+use wechat_pay_v2::login::LoginClient;
+use wechat_pay_v2::pay::PayClient;
 
 /// The WeChat clients of this instance, built once from the settings.
 #[derive(Clone)]

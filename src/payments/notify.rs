@@ -6,7 +6,7 @@ use crate::app::AppState;
 use crate::db::orders::PaymentOutcome;
 use crate::payments::writer::{Done, outcome_label};
 use crate::util::now;
-use crate::wechat::notify::{NotifyError, SUCCESS_REPLY, fail_reply, parse_pay_notify};
+use wechat_pay_v2::notify::{NotifyError, SUCCESS_REPLY, fail_reply, parse_pay_notify};
 
 /// What the handler answers: the XML body and whether it was SUCCESS.
 pub struct Reply {

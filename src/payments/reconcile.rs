@@ -6,7 +6,7 @@ use crate::db::orders::{self, Order, PaymentOutcome};
 use crate::db::registrations;
 use crate::error::AppError;
 use crate::util::now;
-use crate::wechat::pay::{PayError, TradeState};
+use wechat_pay_v2::pay::{PayError, TradeState};
 
 /// WeChat refuses to close an order younger than this.
 pub const MIN_CLOSE_AGE: i64 = 5 * 60;

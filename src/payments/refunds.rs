@@ -6,8 +6,8 @@ use crate::app::AppState;
 use crate::db::refunds::{self, Refund};
 use crate::payments::notify::Reply;
 use crate::util::{now, random_hex};
-use crate::wechat::notify::{SUCCESS_REPLY, fail_reply, parse_refund_notify};
-use crate::wechat::pay::{PayError, RefundRequest, RefundState};
+use wechat_pay_v2::notify::{SUCCESS_REPLY, fail_reply, parse_refund_notify};
+use wechat_pay_v2::pay::{PayError, RefundRequest, RefundState};
 
 /// How long a sender or a job holds a refund, and how often an unfinished one is queried.
 pub const CLAIM_SECONDS: i64 = 60;

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::db::orders::{self, Applied, Order, PaymentOutcome};
 use crate::db::{Backend, Db, payment_batch, seating};
-use crate::wechat::notify::PayNotify;
+use wechat_pay_v2::notify::PayNotify;
 
 /// Most notifies written by one commit; bounds a transaction's size and its locks.
 const MAX_BATCH: usize = 512;
@@ -589,7 +589,7 @@ mod tests {
             result_code: result.into(),
             trade_type: Some("JSAPI".into()),
             attach: None,
-            sign_type: crate::wechat::SignType::Md5,
+            sign_type: wechat_pay_v2::SignType::Md5,
             raw: Default::default(),
         };
         Request::Notify {

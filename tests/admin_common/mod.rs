@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use examdesk::db::admins::{self, Role};
 use examdesk::domain::exam::NewExam;
-use examdesk::wechat::simulator::Simulator;
 use serde_json::{Value, json};
+use wechat_pay_v2_simulator::Simulator;
 
 #[path = "../common/mod.rs"]
 pub mod common;

@@ -287,7 +287,7 @@ impl TestApp {
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 
-    pub fn simulator(&self) -> &examdesk::wechat::simulator::Simulator {
+    pub fn simulator(&self) -> &wechat_pay_v2_simulator::Simulator {
         self.state
             .simulator
             .as_ref()
@@ -356,7 +356,7 @@ pub fn notify_fields(
 
 /// The notify body with its MD5 signature under the demo merchant's key.
 pub fn signed(mut fields: std::collections::BTreeMap<String, String>) -> String {
-    use examdesk::wechat::{SignType, sign, xml};
+    use wechat_pay_v2::{SignType, sign, xml};
     let s = sign::sign(&fields, examdesk::demo::DEMO_API_KEY, SignType::Md5);
     fields.insert("sign".into(), s);
     xml::to_xml(&fields)

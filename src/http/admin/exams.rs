@@ -12,7 +12,7 @@ use super::page::{self, Nav, PageError, PageResult, Perm, Staff};
 use crate::app::AppState;
 use crate::db::exam_edits::{self, Actor, EditError, Room};
 use crate::db::exams;
-use crate::domain::exam::NewExam;
+use crate::domain::exam::{ExamField, ExamRule, NewExam, check_rooms};
 use crate::util::now;
 
 pub struct ExamRow {
@@ -104,7 +104,8 @@ fn rooms_text(rooms: &[Room]) -> String {
         .join("\n")
 }
 
-/// One room per line: a name, then the number of seats (`第1考场 30`).
+/// One room per line: a name, then the number of seats (`第1考场 30`). Only the shape of a line
+/// is checked here; the limits are `domain::exam`'s.
 fn parse_rooms(text: &str, errors: &mut Vec<String>) -> Vec<Room> {
     let mut rooms = Vec::new();
     for (i, line) in text
@@ -118,22 +119,12 @@ fn parse_rooms(text: &str, errors: &mut Vec<String>) -> Vec<Room> {
             None => ("", line),
         };
         match seats.parse::<i64>() {
-            Ok(capacity)
-                if capacity > 0
-                    && capacity <= 10_000
-                    && !name.is_empty()
-                    && name.chars().count() <= 40 =>
-            {
-                rooms.push(Room {
-                    room_no: i as i64 + 1,
-                    name: name.to_string(),
-                    capacity,
-                })
-            }
-            _ => errors.push(format!(
-                "考场第 {} 行“{line}”应为“考场名称 座位数”，例如“第1考场 30”",
-                i + 1
-            )),
+            Ok(capacity) if !name.is_empty() => rooms.push(Room {
+                room_no: i as i64 + 1,
+                name: name.to_string(),
+                capacity,
+            }),
+            _ => errors.push(ExamRule::RoomName { line: i + 1 }.to_string()),
         }
     }
     rooms
@@ -141,58 +132,62 @@ fn parse_rooms(text: &str, errors: &mut Vec<String>) -> Vec<Room> {
 
 fn parse_form(form: &ExamForm, code: String) -> (NewExam, Vec<Room>, Vec<String>) {
     let mut errors = Vec::new();
-    if !crate::domain::exam::valid_code(&code) {
-        errors.push("考试代码须为 2 到 12 位大写字母或数字（准考证号以它开头）".into());
-    }
-    let title = form.title.trim().to_string();
-    if title.is_empty() || title.chars().count() > 100 {
-        errors.push("考试名称须为 1 到 100 个字".into());
-    }
+    // Fields that did not parse are reported once, as such, and not again by the rules.
+    let mut unparsed = Vec::new();
     let fee_fen = match page::parse_yuan(&form.fee) {
-        Some(f) if f > 0 => f,
-        _ => {
-            errors.push("报名费须为大于 0 的金额，单位元，最多两位小数，例如 50 或 49.50".into());
+        Some(f) => f,
+        None => {
+            errors.push("报名费须为金额，单位元，最多两位小数，例如 50 或 49.50".into());
+            unparsed.push(ExamField::Fee);
             0
         }
     };
     let capacity = match form.capacity.trim().parse::<i64>() {
-        Ok(c) if c > 0 && c <= 1_000_000 => c,
-        _ => {
+        Ok(c) => c,
+        Err(_) => {
             errors.push("报名人数上限须为正整数".into());
+            unparsed.push(ExamField::Capacity);
             0
         }
     };
-    let mut time = |text: &str, label: &str| match page::from_local_input(text) {
+    let mut time = |text: &str, label: &str, field: ExamField| match page::from_local_input(text) {
         Some(t) => t,
         None => {
             errors.push(format!("{label}不是有效的日期时间"));
+            unparsed.push(field);
             0
         }
     };
-    let opens_at = time(&form.opens, "报名开始时间");
-    let closes_at = time(&form.closes, "报名截止时间");
-    let starts_at = time(&form.starts, "考试开始时间");
-    if opens_at != 0 && closes_at != 0 && opens_at >= closes_at {
-        errors.push("报名开始时间须早于报名截止时间".into());
-    }
-    if closes_at != 0 && starts_at != 0 && closes_at > starts_at {
-        errors.push("报名截止时间不能晚于考试开始时间".into());
-    }
-    let venue = form.venue.trim().to_string();
-    if venue.chars().count() > 200 {
-        errors.push("考点地址最多 200 个字".into());
-    }
+    let opens_at = time(&form.opens, "报名开始时间", ExamField::Opens);
+    let closes_at = time(&form.closes, "报名截止时间", ExamField::Closes);
+    let starts_at = time(&form.starts, "考试开始时间", ExamField::Starts);
     let rooms = parse_rooms(&form.rooms, &mut errors);
     let exam = NewExam {
         code,
-        title,
+        title: form.title.trim().to_string(),
         fee_fen,
         capacity,
         opens_at,
         closes_at,
         starts_at,
-        venue,
+        venue: form.venue.trim().to_string(),
     };
+    let window = [ExamField::Opens, ExamField::Closes, ExamField::Starts];
+    let window_unparsed = unparsed.iter().any(|f| window.contains(f));
+    for rule in exam.broken_rules() {
+        let field = rule.field();
+        if unparsed.contains(&field) || (window_unparsed && window.contains(&field)) {
+            continue;
+        }
+        errors.push(rule.to_string());
+    }
+    if !unparsed.contains(&ExamField::Capacity) && errors.is_empty() {
+        errors.extend(
+            check_rooms(capacity, &rooms)
+                .iter()
+                .map(ToString::to_string),
+        );
+    }
     (exam, rooms, errors)
 }
 
@@ -237,6 +232,7 @@ pub async fn create(
                 return Ok(Redirect::to(&format!("/admin/exams/{id}/edit?saved=1")).into_response());
             }
             Err(EditError::Invalid(msg)) => errors.push(msg),
+            Err(EditError::Rule(rule)) => errors.push(rule.to_string()),
             Err(EditError::Sql(e)) => return Err(e.into()),
         }
     }
@@ -326,6 +322,7 @@ pub async fn update(
                 return Ok(Redirect::to(&format!("/admin/exams/{id}/edit?saved=1")).into_response());
             }
             Err(EditError::Invalid(msg)) => errors.push(msg),
+            Err(EditError::Rule(rule)) => errors.push(rule.to_string()),
             Err(EditError::Sql(e)) => return Err(e.into()),
         }
     }
@@ -367,6 +364,7 @@ pub async fn set_status(
     match exam_edits::set_status(&state.db, id, &form.status, &actor, now()).await {
         Ok(_) => Ok(Redirect::to("/admin/exams").into_response()),
         Err(EditError::Invalid(msg)) => Err(PageError::bad_request(msg)),
+        Err(EditError::Rule(rule)) => Err(PageError::bad_request(rule.to_string())),
         Err(EditError::Sql(e)) => Err(e.into()),
     }
 }

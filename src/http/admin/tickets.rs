@@ -14,8 +14,8 @@ use crate::app::AppState;
 use crate::db::audit::Entry;
 use crate::db::{exams, photos, registrations, seating, ticket_batches};
 use crate::domain::id_number::IdNumber;
-use crate::tickets::token::{TokenError, verify_token};
 use crate::util::now;
+use examdesk_tickets::token::{TokenError, verify_token};
 
 struct VerifiedTicket {
     id: i64,
@@ -220,7 +220,7 @@ async fn render_batch(state: AppState, batch: i64, ids: Vec<i64>) {
     let counter = done.clone();
     let fonts = state.fonts.clone();
     let work = tokio::task::spawn_blocking(move || {
-        crate::tickets::render_bulk(&fonts, &tickets, |page, _| {
+        examdesk_tickets::render_bulk(&fonts, &tickets, |page, _| {
             counter.store(page as i64, std::sync::atomic::Ordering::Relaxed);
         })
     });

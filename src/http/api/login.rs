@@ -11,7 +11,7 @@ use crate::db::candidates;
 use crate::error::{ApiResult, AppError};
 use crate::http::extract::{ApiJson, ClientIp};
 use crate::util::{now, to_rfc3339};
-use crate::wechat::login::LoginError;
+use wechat_pay_v2::login::LoginError;
 
 #[derive(Deserialize)]
 pub struct LoginRequest {

@@ -11,7 +11,7 @@ use crate::db::photos;
 use crate::error::{ApiResult, AppError};
 use crate::http::api::registrations::owned;
 use crate::http::extract::CandidateAuth;
-use crate::tickets::photo::{PhotoFormat, check_photo};
+use examdesk_tickets::photo::{PhotoFormat, check_photo};
 
 /// The photo limit of the contract; the route's body limit lets a little more through so the
 /// answer can say the photo is too large rather than fail the upload.

@@ -1,0 +1,89 @@
+//! TLS for this crate's HTTP clients.
+//!
+//! Every client gets its own rustls configuration with the `ring` provider, so the crate works
+//! whether or not the program installed a process-wide provider, and never installs one itself.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::ClientConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// The merchant certificate and its key, as WeChat issues them for `/secapi/…` routes.
+pub struct ClientIdentity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("certificates", &self.chain.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientIdentity {
+    /// A certificate chain and private key in DER, for callers that decoded another format.
+    pub fn from_der(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Self {
+        Self { chain, key }
+    }
+
+    /// Reads a PEM certificate (`apiclient_cert.pem`) and its PEM key (`apiclient_key.pem`);
+    /// without a key file, the certificate file must hold the key too.
+    pub fn from_pem_files(cert: &Path, key: Option<&Path>) -> Result<Self, String> {
+        let cert_pem = read(cert)?;
+        let chain = CertificateDer::pem_slice_iter(&cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{}: {e}", cert.display()))?;
+        if chain.is_empty() {
+            return Err(format!(
+                "{}: no PEM certificate in the file",
+                cert.display()
+            ));
+        }
+        let (key_path, key_pem) = match key {
+            Some(path) => (path, read(path)?),
+            None => (cert, cert_pem),
+        };
+        let key = PrivateKeyDer::from_pem_slice(&key_pem)
+            .map_err(|e| format!("{}: no usable PEM private key ({e})", key_path.display()))?;
+        Ok(Self { chain, key })
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A rustls client configuration that verifies servers with the system's roots and, when
+/// given, presents the merchant certificate.
+pub fn client_config(identity: Option<ClientIdentity>) -> Result<ClientConfig, String> {
+    let provider = provider();
+    let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
+        .map_err(|e| format!("system certificate store: {e}"))?;
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier));
+    match identity {
+        Some(identity) => builder
+            .with_client_auth_cert(identity.chain, identity.key)
+            .map_err(|e| format!("certificate and key do not fit together: {e}")),
+        None => Ok(builder.with_no_client_auth()),
+    }
+}
+
+/// A `reqwest` client builder using [`client_config`]; the caller adds time-outs and builds.
+pub fn http_client_builder(
+    identity: Option<ClientIdentity>,
+) -> Result<reqwest::ClientBuilder, String> {
+    Ok(reqwest::Client::builder().tls_backend_preconfigured(client_config(identity)?))
+}
