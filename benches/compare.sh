@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Side-by-side figures: examdesk (release) and the seeds-style Python baseline of ../shared/anchors,
+# Side-by-side figures: examdesk (release) and a Python baseline of the same protocol (its folder in
+# $ANCHORS, kept outside this repository),
 # interleaved on one machine. Writes JSON and logs to $OUT (default /tmp/examdesk-perf).
 #   cargo build --release -p examdesk -p loadgen
 #   benches/compare.sh            # everything, about 10 minutes
 #   PG=postgres://postgres@127.0.0.1:5432 benches/compare.sh   # and the storm and burst on PostgreSQL
-# Needs the anchors' set-up once (../shared/anchors/setup.sh: wrk, a Python venv).
+# Needs the baseline's set-up once ($ANCHORS/setup.sh: wrk, a Python venv).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
 BIN="${CARGO_TARGET_DIR:-$HERE/target}/release"

@@ -1,4 +1,4 @@
-//! The command line of CONTRACT.md: `serve [--demo]`, `simulator`, `migrate`, `admin create`,
+//! The command line: `serve [--demo]`, `simulator`, `migrate`, `admin create`,
 //! `exam create`. Every failure becomes one line on stderr and a non-zero exit status.
 
 use std::io::BufRead;

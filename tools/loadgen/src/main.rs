@@ -2,7 +2,7 @@
 //! requests/s, latencies and errors, then checks the invariants through the database.
 //!
 //! ```sh
-//! cargo run --release --bin loadgen -- notify-storm --orders 20000 --concurrency 64 \
+//! cargo run --release -p loadgen --bin loadgen -- notify-storm --orders 20000 --concurrency 64 \
 //!     --database-url sqlite://data/examdesk.db --server-pid $(pgrep -n examdesk)
 //! ```
 //!

@@ -1,4 +1,4 @@
-//! Ticket PDF benchmark: `cargo run --release --bin ticketbench [-- SINGLE_RUNS BULK_PAGES]`.
+//! Ticket PDF benchmark: `cargo run --release -p loadgen --bin ticketbench [-- SINGLE_RUNS BULK_PAGES]`.
 //!
 //! Mirrors the reportlab baseline in shared/anchors/ticket_baseline: the same kind of data, a
 //! 295 × 413 JPEG photo, WenQuanYi Micro Hei subset-embedded, one PDF per ticket, then one bulk
