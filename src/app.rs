@@ -1,64 +1,15 @@
-//! The application: its shared state, the router built from it, and serving with graceful shutdown.
+//! Putting the service together: the state built from the settings, binding, and serving with
+//! graceful shutdown.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
 use tokio::net::TcpListener;
 
-use crate::config::{Secret, Settings};
+use crate::config::Settings;
 use crate::db::Db;
-
-/// Everything a request handler may need; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: Db,
-    pub settings: Arc<Settings>,
-    pub secret: Secret,
-    pub demo: bool,
-    pub wechat: Option<crate::payments::Wechat>,
-    /// The embedded WeChat simulator of demo mode, served under `/_sim`.
-    pub simulator: Option<wechat_pay_v2_simulator::Simulator>,
-    pub login_limiter: Arc<crate::http::rate_limit::RateLimiter>,
-    /// The ticket fonts, parsed once.
-    pub fonts: Arc<examdesk_tickets::TicketFonts>,
-    /// Tickets drawn at once: one per core. Drawing is CPU-bound, so more would not be faster,
-    /// only hold more memory while a crowd downloads.
-    pub renders: Arc<tokio::sync::Semaphore>,
-    /// Writes payment notifies in group commits.
-    pub payment_writer: crate::payments::writer::PaymentWriter,
-    /// Names this process in row claims, so two instances never work on one order.
-    pub worker_id: Arc<str>,
-}
-
-impl AppState {
-    /// The WeChat clients; every payment route needs them.
-    pub fn wechat(&self) -> Result<&crate::payments::Wechat, crate::error::AppError> {
-        self.wechat.as_ref().ok_or_else(|| {
-            crate::error::AppError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "payments_not_configured",
-                "支付未配置",
-            )
-        })
-    }
-}
-
-/// The whole HTTP app, used alike by `main` and by the tests.
-pub fn build_app(state: AppState) -> Router {
-    let router = Router::new()
-        .route("/healthz", get(crate::http::health::healthz))
-        .merge(crate::http::api::router())
-        .merge(crate::http::notify::router())
-        .merge(crate::http::admin::router(state.clone()))
-        .with_state(state.clone());
-    let router = match &state.simulator {
-        Some(sim) => router.nest("/_sim", sim.router()),
-        None => router,
-    };
-    crate::http::request_log::layer(router)
-}
+use crate::http::AppState;
 
 /// Serves until `shutdown` resolves, then stops accepting and lets requests in flight finish.
 pub async fn serve(
@@ -138,23 +89,37 @@ pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, Str
     ));
     let worker_id: Arc<str> =
         format!("{}-{}", std::process::id(), crate::util::random_hex(4)).into();
-    let payment_writer = crate::payments::writer::PaymentWriter::start(db.clone());
     let fonts = Arc::new(
         examdesk_tickets::TicketFonts::bundled().map_err(|e| format!("ticket fonts: {e}"))?,
     );
+    let public_url: Arc<str> = settings.public_url.as_str().into();
+    let tickets = crate::ticketing::Ticketing {
+        db: db.clone(),
+        fonts,
+        renders: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )),
+        secret: secret.clone(),
+        public_url: public_url.clone(),
+        cache_dir: settings.data_dir.join("tickets"),
+    };
+    let payments = crate::payments::Payments {
+        db: db.clone(),
+        wechat,
+        writer: crate::payments::writer::PaymentWriter::start(db.clone()),
+        tickets: tickets.clone(),
+        public_url,
+        order_ttl_minutes: settings.order_ttl_minutes,
+        worker_id,
+    };
     Ok(AppState {
         db,
         settings: Arc::new(settings),
         secret,
         demo,
-        wechat,
+        payments,
+        tickets,
         simulator,
-        payment_writer,
-        fonts,
-        renders: Arc::new(tokio::sync::Semaphore::new(
-            std::thread::available_parallelism().map_or(2, |n| n.get()),
-        )),
         login_limiter,
-        worker_id,
     })
 }

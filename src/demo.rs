@@ -3,9 +3,8 @@
 
 use std::path::Path;
 
-use crate::app::AppState;
 use crate::config::Settings;
-use crate::db::{admins, exams, meta};
+use crate::db::{Db, admins, exams, meta};
 use crate::domain::exam::NewExam;
 
 pub const DEMO_EXAM_CODE: &str = "DEMO2026";
@@ -27,8 +26,7 @@ const DEMO_ADMIN: &str = "admin";
 
 /// Creates the demo exam and admin once; later starts find them and change nothing.
 /// Returns the line that tells how to sign in as the demo admin.
-pub async fn ensure_demo(state: &AppState) -> Result<String, String> {
-    let db = &state.db;
+pub async fn ensure_demo(db: &Db, data_dir: &Path) -> Result<String, String> {
     let sql = |e: sqlx::Error| e.to_string();
     if exams::find_by_code(db, DEMO_EXAM_CODE)
         .await
@@ -52,7 +50,7 @@ pub async fn ensure_demo(state: &AppState) -> Result<String, String> {
             Err(e) => return Err(e.to_string()),
         }
     }
-    let password_file = state.settings.data_dir.join("demo-admin-password");
+    let password_file = data_dir.join("demo-admin-password");
     match admins::find_by_username(db, DEMO_ADMIN)
         .await
         .map_err(sql)?

@@ -3,20 +3,16 @@
 //!
 //! - holds that ended: query WeChat first (a payment is recorded), otherwise close the order at
 //!   WeChat and release the seat;
-//! - orders with no notify after a few minutes: query WeChat, so a lost notify still ends paid.
+//! - orders with no notify after a few minutes: query WeChat, so a lost notify still ends paid;
+//! - paid registrations still without a seat; refunds to send again or to ask about.
 
 use std::time::Duration;
 
-use sqlx::Row;
+use crate::db::{orders, registrations, seating};
+use crate::payments::reconcile::{self, Expired, QueryResult};
+use crate::payments::{PaymentError, Payments};
 
-use crate::app::AppState;
-use crate::db::{orders, registrations};
-use crate::payments::reconcile;
-
-/// An order is queried when it has waited this long for its notify…
-pub const QUERY_AFTER: i64 = 3 * 60;
-/// …and again at most this often.
-pub const QUERY_EVERY: i64 = 60;
+pub use crate::db::orders::{QUERY_AFTER, QUERY_EVERY};
 /// How long a claim keeps other workers off an order.
 const CLAIM_SECONDS: i64 = 60;
 const BATCH: i64 = 200;
@@ -30,13 +26,13 @@ pub struct Report {
 }
 
 /// Runs the jobs every `interval` until the process ends.
-pub fn spawn(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()> {
+pub fn spawn(payments: Payments, interval: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match run_once(&state, crate::util::now()).await {
+            match run_once(&payments, crate::util::now()).await {
                 Ok(report) if report != Report::default() => tracing::info!(?report, "jobs ran"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "jobs failed; will try again"),
@@ -46,42 +42,41 @@ pub fn spawn(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()>
 }
 
 /// One pass of every job as if the time were `at` (tests pass a later time instead of waiting).
-pub async fn run_once(state: &AppState, at: i64) -> Result<Report, sqlx::Error> {
+pub async fn run_once(payments: &Payments, at: i64) -> Result<Report, sqlx::Error> {
+    let db = &payments.db;
     let mut report = Report::default();
-    expire_holds_without_order(state, at, &mut report).await?;
-    let expired = orders::open_ids(&state.db, "r.hold_expires_at <= $1", at, BATCH).await?;
-    for id in expired {
-        with_claim(state, id, at, &mut report, |order| async move {
-            reconcile::expire(state, &order, at)
+    for id in registrations::expired_without_order(db, at, BATCH).await? {
+        if registrations::release_unpaid(db, id, "expired", at).await? {
+            report.expired += 1;
+        }
+    }
+    for id in orders::expired_open_ids(db, at, BATCH).await? {
+        with_claim(payments, id, at, &mut report, |order| async move {
+            reconcile::expire(payments, &order, at)
                 .await
                 .map(|done| match done {
-                    "paid" => Done::Recovered,
-                    "closed" => Done::Closed,
-                    _ => Done::Nothing,
+                    Expired::Paid => Done::Recovered,
+                    Expired::Closed => Done::Closed,
+                    Expired::TooYoungToClose => Done::Nothing,
                 })
         })
         .await?;
     }
-    let filter = format!(
-        "o.status = 'prepaid' AND r.hold_expires_at > $1 AND o.created_at <= $1 - {QUERY_AFTER} \
-         AND (o.last_queried_at IS NULL OR o.last_queried_at <= $1 - {QUERY_EVERY})"
-    );
-    for id in crate::db::seating::unseated(&state.db, BATCH).await? {
-        crate::ticketing::seat_after_payment(state, id).await;
+    for id in seating::unseated(db, BATCH).await? {
+        crate::ticketing::seat_after_payment(&payments.tickets, id).await;
     }
-    let stale = orders::open_ids(&state.db, &filter, at, BATCH).await?;
-    for id in stale {
-        with_claim(state, id, at, &mut report, |order| async move {
-            reconcile::query_and_record(state, &order)
+    for id in orders::overdue_prepaid_ids(db, at, BATCH).await? {
+        with_claim(payments, id, at, &mut report, |order| async move {
+            reconcile::query_and_record(payments, &order)
                 .await
                 .map(|r| match r {
-                    reconcile::QueryResult::Paid(_) => Done::Recovered,
+                    QueryResult::Paid(_) => Done::Recovered,
                     _ => Done::Nothing,
                 })
         })
         .await?;
     }
-    crate::payments::refunds::job_pass(state, at).await?;
+    crate::payments::refunds::job_pass(payments, at).await?;
     Ok(report)
 }
 
@@ -92,7 +87,7 @@ enum Done {
 }
 
 async fn with_claim<F, Fut>(
-    state: &AppState,
+    payments: &Payments,
     order_id: i64,
     at: i64,
     report: &mut Report,
@@ -100,20 +95,13 @@ async fn with_claim<F, Fut>(
 ) -> Result<(), sqlx::Error>
 where
     F: FnOnce(orders::Order) -> Fut,
-    Fut: std::future::Future<Output = Result<Done, crate::error::AppError>>,
+    Fut: std::future::Future<Output = Result<Done, PaymentError>>,
 {
-    if !orders::claim(
-        &state.db,
-        order_id,
-        &state.worker_id,
-        at,
-        at + CLAIM_SECONDS,
-    )
-    .await?
-    {
+    let db = &payments.db;
+    if !orders::claim(db, order_id, &payments.worker_id, at, at + CLAIM_SECONDS).await? {
         return Ok(());
     }
-    let Some(order) = orders::by_id(&state.db, order_id).await? else {
+    let Some(order) = orders::by_id(db, order_id).await? else {
         return Ok(());
     };
     match work(order).await {
@@ -122,33 +110,8 @@ where
         Ok(Done::Nothing) => {}
         Err(e) => {
             report.failed += 1;
-            tracing::warn!(order_id, error = %e.message, "job could not finish an order; will retry");
+            tracing::warn!(order_id, error = %e, "job could not finish an order; will retry");
         }
     }
-    orders::mark_queried(&state.db, order_id, at).await
-}
-
-async fn expire_holds_without_order(
-    state: &AppState,
-    at: i64,
-    report: &mut Report,
-) -> Result<(), sqlx::Error> {
-    let ids: Vec<i64> = sqlx::query(
-        "SELECT r.id FROM registrations r WHERE r.status = 'pending_payment' AND r.hold_expires_at <= $1 \
-         AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.registration_id = r.id AND o.status IN ('created', 'prepaid')) \
-         ORDER BY r.id LIMIT $2",
-    )
-    .bind(at)
-    .bind(BATCH)
-    .fetch_all(&state.db.read)
-    .await?
-    .iter()
-    .map(|r| r.try_get("id"))
-    .collect::<Result<_, _>>()?;
-    for id in ids {
-        if registrations::release_unpaid(&state.db, id, "expired", at).await? {
-            report.expired += 1;
-        }
-    }
-    Ok(())
+    orders::mark_queried(db, order_id, at).await
 }

@@ -1,6 +1,7 @@
 //! examdesk: exam registration with WeChat Pay, admission tickets and an admin panel.
 //!
-//! `app::build_app` builds the whole HTTP app from its state; `main.rs` and the tests both use it.
+//! `http::build_app` builds the whole HTTP app from its state (`app::prepare` makes that state from
+//! the settings); `serve` and the tests both use it.
 
 pub mod app;
 pub mod cli;
@@ -8,15 +9,16 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod domain;
-pub mod error;
 pub mod http;
 pub mod jobs;
+#[cfg(test)]
+mod layering;
 pub mod payments;
 pub mod serve;
 pub mod ticketing;
 pub mod util;
 
-pub use app::{AppState, build_app};
+pub use http::{AppState, build_app};
 
 /// Installs ring as the process-wide rustls provider, for HTTP clients built without one of
 /// their own (the tests' and the tools'); safe to call any number of times.

@@ -1,27 +1,28 @@
 //! Start-up of `serve` and `simulator`: the real service, or demo mode with the embedded WeChat
 //! simulator. Start-up lines say where everything is.
 
-use crate::app::{self, AppState};
+use crate::app;
 use crate::config::Settings;
 use crate::demo;
+use crate::http::AppState;
 
 pub async fn serve(settings: Settings, force_demo: bool) -> Result<(), String> {
     let demo = force_demo || settings.wechat.is_none();
     let listener = app::bind(&settings).await?;
     let state = app::prepare(settings, demo).await?;
     let admin_line = if demo {
-        Some(demo::ensure_demo(&state).await?)
+        Some(demo::ensure_demo(&state.db, &state.settings.data_dir).await?)
     } else {
         None
     };
     print_banner(&state, admin_line.as_deref());
     if state.settings.job_interval_seconds > 0 {
         crate::jobs::spawn(
-            state.clone(),
+            state.payments.clone(),
             std::time::Duration::from_secs(state.settings.job_interval_seconds),
         );
     }
-    let router = app::build_app(state.clone());
+    let router = crate::http::build_app(state.clone());
     app::serve(listener, router, app::shutdown_signal())
         .await
         .map_err(|e| format!("server stopped: {e}"))?;

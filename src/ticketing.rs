@@ -6,16 +6,40 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
+use crate::config::Secret;
 use crate::db::registrations::Registration;
-use crate::db::{exams, photos, seating};
-use crate::error::AppError;
+use crate::db::{Db, exams, photos, seating};
 use examdesk_tickets::photo::PhotoFormat;
 use examdesk_tickets::{TicketData, TicketFonts, TicketPhoto, render_ticket, token};
 
+/// What issuing tickets needs: the database, the fonts, the secret that signs QR tokens, and
+/// where the verify links point; cheap to clone.
+#[derive(Clone)]
+pub struct Ticketing {
+    pub db: Db,
+    pub fonts: Arc<TicketFonts>,
+    /// Tickets drawn at once: one per core. Drawing is CPU-bound, so more would not be faster,
+    /// only hold more memory while a crowd downloads.
+    pub renders: Arc<tokio::sync::Semaphore>,
+    pub secret: Secret,
+    pub public_url: Arc<str>,
+    /// Drawn tickets, by content; only a cache.
+    pub cache_dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TicketError {
+    #[error("the registration's exam is missing")]
+    ExamMissing,
+    #[error("the ticket could not be drawn: {0}")]
+    Render(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
 /// Seats a freshly paid registration. Failures are logged; the job seats it later.
-pub async fn seat_after_payment(state: &AppState, registration_id: i64) {
-    match seating::assign(&state.db, registration_id, crate::util::now()).await {
+pub async fn seat_after_payment(tickets: &Ticketing, registration_id: i64) {
+    match seating::assign(&tickets.db, registration_id, crate::util::now()).await {
         Ok(Some(seat)) => {
             tracing::info!(registration_id, ticket_no = %seat.ticket_no, "seat assigned")
         }
@@ -27,9 +51,9 @@ pub async fn seat_after_payment(state: &AppState, registration_id: i64) {
 }
 
 /// The token in the ticket's QR code, signed with the instance secret.
-pub fn verify_token(state: &AppState, registration: &Registration) -> String {
+pub fn verify_token(tickets: &Ticketing, registration: &Registration) -> String {
     token::sign_token(
-        state.secret.expose().as_bytes(),
+        tickets.secret.expose().as_bytes(),
         registration.id,
         registration.ticket_no.as_deref().unwrap_or_default(),
         registration.ticket_version,
@@ -38,13 +62,13 @@ pub fn verify_token(state: &AppState, registration: &Registration) -> String {
 
 /// Everything printed on the registration's ticket.
 pub async fn ticket_data(
-    state: &AppState,
+    tickets: &Ticketing,
     registration: &Registration,
-) -> Result<TicketData, AppError> {
-    let exam = exams::get(&state.db, registration.exam_id)
+) -> Result<TicketData, TicketError> {
+    let exam = exams::get(&tickets.db, registration.exam_id)
         .await?
-        .ok_or_else(AppError::internal)?;
-    let photo = photos::get(&state.db, registration.id)
+        .ok_or(TicketError::ExamMissing)?;
+    let photo = photos::get(&tickets.db, registration.id)
         .await?
         .map(|p| TicketPhoto {
             format: if p.content_type == "image/png" {
@@ -67,8 +91,8 @@ pub async fn ticket_data(
         photo,
         verify_url: format!(
             "{}/verify/{}",
-            state.settings.public_url,
-            verify_token(state, registration)
+            tickets.public_url,
+            verify_token(tickets, registration)
         ),
         notice: Vec::new(),
     })
@@ -100,34 +124,31 @@ fn cache_key(data: &TicketData) -> String {
 /// The ticket PDF: from the cache when nothing printed on it changed, otherwise drawn (off the
 /// async threads) and cached. Characters no font has are recorded on the registration for staff.
 pub async fn ticket_pdf(
-    state: &AppState,
+    tickets: &Ticketing,
     registration: &Registration,
-) -> Result<Vec<u8>, AppError> {
-    let data = ticket_data(state, registration).await?;
-    let dir = state.settings.data_dir.join("tickets");
+) -> Result<Vec<u8>, TicketError> {
+    let data = ticket_data(tickets, registration).await?;
+    let dir = &tickets.cache_dir;
     let path: PathBuf = dir.join(format!("{}-{}.pdf", registration.id, cache_key(&data)));
     if let Ok(bytes) = tokio::fs::read(&path).await {
         return Ok(bytes);
     }
-    let _turn = state
+    let _turn = tickets
         .renders
         .acquire()
         .await
-        .map_err(|_| AppError::internal())?;
-    let fonts: Arc<TicketFonts> = state.fonts.clone();
+        .map_err(|e| TicketError::Render(e.to_string()))?;
+    let fonts: Arc<TicketFonts> = tickets.fonts.clone();
     let rendered = tokio::task::spawn_blocking(move || render_ticket(&fonts, &data))
         .await
-        .map_err(|_| AppError::internal())?
-        .map_err(|e| {
-            tracing::error!(error = %e, registration_id = registration.id, "ticket could not be drawn");
-            AppError::internal()
-        })?;
+        .map_err(|e| TicketError::Render(e.to_string()))?
+        .map_err(|e| TicketError::Render(e.to_string()))?;
     if !rendered.missing_glyphs.is_empty() {
         let chars: String = rendered.missing_glyphs.iter().collect();
-        flag_missing_glyphs(state, registration, &chars).await?;
+        flag_missing_glyphs(tickets, registration, &chars).await?;
     }
     // The cache is only a cache: a failed write costs a redraw next time, nothing more.
-    if tokio::fs::create_dir_all(&dir).await.is_ok() {
+    if tokio::fs::create_dir_all(dir).await.is_ok() {
         let tmp = path.with_extension("tmp");
         if tokio::fs::write(&tmp, &rendered.pdf).await.is_ok() {
             let _ = tokio::fs::rename(&tmp, &path).await;
@@ -137,7 +158,7 @@ pub async fn ticket_pdf(
 }
 
 async fn flag_missing_glyphs(
-    state: &AppState,
+    tickets: &Ticketing,
     registration: &Registration,
     chars: &str,
 ) -> Result<(), sqlx::Error> {
@@ -150,10 +171,5 @@ async fn flag_missing_glyphs(
         chars,
         "characters no ticket font has"
     );
-    sqlx::query("UPDATE registrations SET flags = flags || $2 WHERE id = $1")
-        .bind(registration.id)
-        .bind(flag)
-        .execute(&state.db.write)
-        .await
-        .map(|_| ())
+    crate::db::registrations::add_flag(&tickets.db, registration.id, &flag).await
 }

@@ -550,7 +550,7 @@ async fn a_refund_wechat_did_not_answer_is_resent_with_the_same_number() {
         .expect("refunds")[0]
         .out_refund_no
         .clone();
-    examdesk::jobs::run_once(&app.state, examdesk::util::now() + 120)
+    examdesk::jobs::run_once(&app.state.payments, examdesk::util::now() + 120)
         .await
         .expect("job");
     wait_for_status(&app, r.id, "refunded").await;

@@ -317,13 +317,17 @@ async fn a_lost_notify_is_found_by_the_query_job() {
     assert_eq!(body["status"], "pending_payment", "no notify came");
 
     let soon = examdesk::util::now() + 30;
-    let report = examdesk::jobs::run_once(&app.state, soon).await.unwrap();
+    let report = examdesk::jobs::run_once(&app.state.payments, soon)
+        .await
+        .unwrap();
     assert_eq!(
         report.recovered, 0,
         "orders are not queried before a notify is overdue"
     );
     let later = examdesk::util::now() + examdesk::jobs::QUERY_AFTER + 5;
-    let report = examdesk::jobs::run_once(&app.state, later).await.unwrap();
+    let report = examdesk::jobs::run_once(&app.state.payments, later)
+        .await
+        .unwrap();
     assert_eq!(report.recovered, 1);
     app.wait_for_status(&token, id, "paid").await;
 }
@@ -339,12 +343,12 @@ async fn an_expired_order_is_closed_once_and_frees_its_seat() {
     assert_eq!(full.status(), 409, "the only seat is held");
 
     let after_ttl = examdesk::util::now() + 30 * 60 + 5;
-    let report = examdesk::jobs::run_once(&app.state, after_ttl)
+    let report = examdesk::jobs::run_once(&app.state.payments, after_ttl)
         .await
         .unwrap();
     assert_eq!(report.closed, 1, "{report:?}");
     assert_eq!(app.simulator().stats().closeorder, 1);
-    let again = examdesk::jobs::run_once(&app.state, after_ttl + 60)
+    let again = examdesk::jobs::run_once(&app.state.payments, after_ttl + 60)
         .await
         .unwrap();
     assert_eq!(again.closed, 0);
@@ -368,7 +372,7 @@ async fn a_hold_without_an_order_expires_too() {
     let app = TestApp::spawn().await;
     let exam_id = app.create_exam("CET06", 3, 5000).await;
     let (token, id) = registered(&app, "gina", exam_id, 7).await;
-    let report = examdesk::jobs::run_once(&app.state, examdesk::util::now() + 31 * 60)
+    let report = examdesk::jobs::run_once(&app.state.payments, examdesk::util::now() + 31 * 60)
         .await
         .unwrap();
     assert_eq!(report.expired, 1);

@@ -91,7 +91,9 @@ async fn failing_wechat_and_lost_or_repeated_notifies_lose_and_double_nothing() 
     });
     let mut at = examdesk::util::now() + examdesk::jobs::QUERY_AFTER + 1;
     for _ in 0..30 {
-        examdesk::jobs::run_once(&app.state, at).await.unwrap();
+        examdesk::jobs::run_once(&app.state.payments, at)
+            .await
+            .unwrap();
         if app
             .count("SELECT COUNT(*) FROM registrations WHERE status = 'paid'")
             .await

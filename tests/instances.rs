@@ -112,8 +112,8 @@ async fn the_expiry_job_on_two_instances_closes_each_order_once() {
     }
     let later = examdesk::util::now() + 31 * 60;
     let (ra, rb) = tokio::join!(
-        examdesk::jobs::run_once(&a.state, later),
-        examdesk::jobs::run_once(&b.state, later)
+        examdesk::jobs::run_once(&a.state.payments, later),
+        examdesk::jobs::run_once(&b.state.payments, later)
     );
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     assert_eq!(ra.closed + rb.closed, 20, "{ra:?} {rb:?}");
@@ -129,8 +129,8 @@ async fn the_expiry_job_on_two_instances_closes_each_order_once() {
     );
     assert_eq!(a.count("SELECT seats_taken FROM exams").await, 0);
     let (ra, rb) = tokio::join!(
-        examdesk::jobs::run_once(&a.state, later + 120),
-        examdesk::jobs::run_once(&b.state, later + 120)
+        examdesk::jobs::run_once(&a.state.payments, later + 120),
+        examdesk::jobs::run_once(&b.state.payments, later + 120)
     );
     assert_eq!(ra.unwrap().closed + rb.unwrap().closed, 0);
     assert_eq!(sim.stats().closeorder, 20);

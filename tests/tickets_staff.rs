@@ -21,7 +21,7 @@ async fn seated_registration(app: &TestApp, id: i64) -> examdesk::db::registrati
 }
 
 fn verify_url(app: &TestApp, r: &examdesk::db::registrations::Registration) -> String {
-    let token = examdesk::ticketing::verify_token(&app.state, r);
+    let token = examdesk::ticketing::verify_token(&app.state.tickets, r);
     app.at(&format!("/verify/{token}"))
 }
 

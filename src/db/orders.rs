@@ -208,21 +208,55 @@ pub async fn release_claim(db: &Db, order_id: i64) -> Result<(), sqlx::Error> {
         .map(|_| ())
 }
 
-/// Ids of open orders matching a job's filter, oldest first.
-pub async fn open_ids(db: &Db, filter: &str, at: i64, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
+/// Open orders no worker holds, oldest first, that also match `extra`: a fixed condition of this
+/// module's own over `o` and `r`, with `$1` the time and `$3…` the `more` values.
+async fn open_ids(
+    db: &Db,
+    extra: &'static str,
+    at: i64,
+    limit: i64,
+    more: &[i64],
+) -> Result<Vec<i64>, sqlx::Error> {
     let sql = format!(
         "SELECT o.id FROM orders o JOIN registrations r ON r.id = o.registration_id \
-         WHERE o.status IN ('created', 'prepaid') AND (o.claim_until IS NULL OR o.claim_until < $1) AND {filter} \
+         WHERE o.status IN ('created', 'prepaid') AND (o.claim_until IS NULL OR o.claim_until < $1) AND {extra} \
          ORDER BY o.created_at LIMIT $2"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(at)
-        .bind(limit)
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at).bind(limit);
+    for value in more {
+        query = query.bind(*value);
+    }
+    query
         .fetch_all(&db.read)
         .await?
         .iter()
         .map(|r| r.try_get("id"))
         .collect()
+}
+
+/// Open orders whose payment hold has ended at `at`.
+pub async fn expired_open_ids(db: &Db, at: i64, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
+    open_ids(db, "r.hold_expires_at <= $1", at, limit, &[]).await
+}
+
+/// An order is queried when it has waited this long for its notify…
+pub const QUERY_AFTER: i64 = 3 * 60;
+/// …and again at most this often.
+pub const QUERY_EVERY: i64 = 60;
+
+/// Placed orders still within their hold that have waited [`QUERY_AFTER`] for their notify and
+/// were not queried in the last [`QUERY_EVERY`].
+pub async fn overdue_prepaid_ids(db: &Db, at: i64, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
+    const OVERDUE: &str = "o.status = 'prepaid' AND r.hold_expires_at > $1 AND o.created_at <= $3 \
+         AND (o.last_queried_at IS NULL OR o.last_queried_at <= $4)";
+    open_ids(
+        db,
+        OVERDUE,
+        at,
+        limit,
+        &[at - QUERY_AFTER, at - QUERY_EVERY],
+    )
+    .await
 }
 
 /// What recording a payment did, and whether the seat was given in the same commit.

@@ -233,3 +233,30 @@ pub async fn release_unpaid(
     tx.commit().await?;
     Ok(true)
 }
+
+/// Appends a flag for staff (`name:detail;`) to the registration.
+pub async fn add_flag(db: &Db, registration_id: i64, flag: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE registrations SET flags = flags || $2 WHERE id = $1")
+        .bind(registration_id)
+        .bind(flag)
+        .execute(&db.write)
+        .await
+        .map(|_| ())
+}
+
+/// Unpaid registrations whose hold ended at `at` without an open order (the candidate never
+/// placed one, or it was closed): nothing at WeChat to close first.
+pub async fn expired_without_order(db: &Db, at: i64, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query(
+        "SELECT r.id FROM registrations r WHERE r.status = 'pending_payment' AND r.hold_expires_at <= $1 \
+         AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.registration_id = r.id AND o.status IN ('created', 'prepaid')) \
+         ORDER BY r.id LIMIT $2",
+    )
+    .bind(at)
+    .bind(limit)
+    .fetch_all(&db.read)
+    .await?
+    .iter()
+    .map(|r| r.try_get("id"))
+    .collect()
+}

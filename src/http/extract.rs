@@ -7,9 +7,9 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::app::AppState;
 use crate::db::candidates::{self, SessionLookup};
-use crate::error::AppError;
+use crate::http::AppState;
+use crate::http::error::AppError;
 
 /// `axum::Json`, but a malformed body gets `{"error": {…}}` like every other API error.
 pub struct ApiJson<T>(pub T);

@@ -1,9 +1,14 @@
-//! The HTTP surface: routers per audience, request logging, and health.
+//! The HTTP surface: routers per audience, request logging, and health. The only layer that picks
+//! HTTP statuses and the Chinese words people read; services below it return their own errors.
 
 pub mod admin;
 pub mod api;
+pub mod error;
 pub mod extract;
 pub mod health;
 pub mod notify;
 pub mod rate_limit;
 pub mod request_log;
+mod state;
+
+pub use state::{AppState, build_app};

@@ -8,7 +8,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::post;
 
-use crate::app::AppState;
+use crate::http::AppState;
 
 const MAX_NOTIFY_BYTES: usize = 64 * 1024;
 
@@ -28,9 +28,11 @@ async fn pay_notify(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> impl IntoResponse {
     match body {
-        Ok(body) => xml(crate::payments::notify::handle_pay_notify(&state, &body)
-            .await
-            .body),
+        Ok(body) => xml(
+            crate::payments::notify::handle_pay_notify(&state.payments, &body)
+                .await
+                .body,
+        ),
         Err(_) => xml(wechat_pay_v2::notify::fail_reply(
             "body too large or unreadable",
         )),
@@ -43,7 +45,7 @@ async fn refund_notify(
 ) -> impl IntoResponse {
     match body {
         Ok(body) => xml(
-            crate::payments::refunds::handle_refund_notify(&state, &body)
+            crate::payments::refunds::handle_refund_notify(&state.payments, &body)
                 .await
                 .body,
         ),

@@ -5,12 +5,11 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::app::AppState;
 use crate::db::orders::{self, Order};
 use crate::db::registrations::Registration;
 use crate::db::{candidates, exams};
-use crate::error::AppError;
 use crate::payments::reconcile;
+use crate::payments::{PaymentError, Payments};
 use crate::util::{now, random_hex};
 use wechat_pay_v2::pay::{JsapiParams, PayError, UnifiedOrder, jsapi_params};
 
@@ -30,36 +29,30 @@ pub fn new_out_trade_no(registration_id: i64) -> String {
 }
 
 pub async fn pay(
-    state: &AppState,
+    payments: &Payments,
     registration: &Registration,
     client_ip: IpAddr,
-) -> Result<PayArguments, AppError> {
-    let wechat = state.wechat()?;
+) -> Result<PayArguments, PaymentError> {
+    let wechat = payments.wechat()?;
     match registration.status.as_str() {
         "pending_payment" => {}
         "paid" | "refunding" | "refunded" => {
-            return Err(AppError::conflict("already_paid", "该报名已付款"));
+            return Err(PaymentError::AlreadyPaid);
         }
         _ => {
-            return Err(AppError::conflict(
-                "not_payable",
-                "该报名已取消或已过期，请重新报名",
-            ));
+            return Err(PaymentError::NotPayable);
         }
     }
     let at = now();
     if registration.hold_expires_at.is_some_and(|t| t <= at) {
-        return Err(AppError::conflict(
-            "hold_expired",
-            "付款时间已过，名额已释放，请重新报名",
-        ));
+        return Err(PaymentError::HoldExpired);
     }
-    let exam = exams::get(&state.db, registration.exam_id)
+    let exam = exams::get(&payments.db, registration.exam_id)
         .await?
-        .ok_or_else(AppError::internal)?;
+        .ok_or(PaymentError::Inconsistent("registration without its exam"))?;
     // Two tries: the second after WeChat told us the first number can no longer be paid.
     for _ in 0..2 {
-        let order = open_order(state, registration, exam.fee_fen).await?;
+        let order = open_order(payments, registration, exam.fee_fen).await?;
         if let (Some(prepay_id), Some(valid_until)) = (&order.prepay_id, order.prepay_expires_at)
             && valid_until > at
         {
@@ -68,22 +61,24 @@ pub async fn pay(
                 out_trade_no: order.out_trade_no,
             });
         }
-        let openid = candidates::openid(&state.db, registration.candidate_id)
+        let openid = candidates::openid(&payments.db, registration.candidate_id)
             .await?
-            .ok_or_else(AppError::internal)?;
+            .ok_or(PaymentError::Inconsistent(
+                "registration without its candidate",
+            ))?;
         let request = UnifiedOrder::jsapi(
             &order.out_trade_no,
             format!("{}-报名费", exam.title),
             order.total_fee,
             openid,
             client_ip.to_string(),
-            format!("{}/wechat/pay/notify", state.settings.public_url),
+            format!("{}/wechat/pay/notify", payments.public_url),
         );
         match wechat.pay.unified_order(&request).await {
             Ok(prepay) => {
-                let hold_until = order.created_at + state.settings.order_ttl_minutes * 60;
+                let hold_until = order.created_at + payments.order_ttl_minutes * 60;
                 orders::set_prepay(
-                    &state.db,
+                    &payments.db,
                     &order,
                     &prepay.prepay_id,
                     at + PREPAY_LIFETIME,
@@ -97,45 +92,51 @@ pub async fn pay(
                 });
             }
             Err(PayError::OrderPaid) => {
-                reconcile::query_and_record(state, &order).await?;
-                return Err(AppError::conflict(
-                    "already_paid",
-                    "该订单已付款，正在确认，请稍后刷新",
-                ));
+                reconcile::query_and_record(payments, &order).await?;
+                return Err(PaymentError::PaidAtWechat);
             }
             Err(PayError::OrderClosed | PayError::OutTradeNoUsed) => {
-                orders::mark_closed(&state.db, order.id, at).await?;
+                orders::mark_closed(&payments.db, order.id, at).await?;
                 continue;
             }
             Err(e) => {
                 tracing::warn!(error = %e, out_trade_no = %order.out_trade_no, "unified order failed");
-                return Err(AppError::upstream("微信支付暂时不可用，请稍后重试"));
+                return Err(PaymentError::Wechat(e));
             }
         }
     }
-    Err(AppError::upstream("微信支付暂时不可用，请稍后重试"))
+    Err(PaymentError::Wechat(PayError::OutTradeNoUsed))
 }
 
 /// The registration's open order, created if there is none. Two concurrent calls end with the
 /// same order: the database allows one open order per registration.
 async fn open_order(
-    state: &AppState,
+    payments: &Payments,
     registration: &Registration,
     fee: i64,
-) -> Result<Order, AppError> {
-    let sign_type = state.wechat()?.config.sign_type.as_str();
+) -> Result<Order, PaymentError> {
+    let sign_type = payments.wechat()?.config.sign_type.as_str();
     for _ in 0..3 {
-        if let Some(order) = orders::open_for_registration(&state.db, registration.id).await? {
+        if let Some(order) = orders::open_for_registration(&payments.db, registration.id).await? {
             return Ok(order);
         }
         let number = new_out_trade_no(registration.id);
-        if let Some(order) =
-            orders::insert(&state.db, registration.id, &number, fee, sign_type, now()).await?
+        if let Some(order) = orders::insert(
+            &payments.db,
+            registration.id,
+            &number,
+            fee,
+            sign_type,
+            now(),
+        )
+        .await?
         {
             return Ok(order);
         }
     }
-    Err(AppError::internal())
+    Err(PaymentError::Inconsistent(
+        "no open order after three tries",
+    ))
 }
 
 #[cfg(test)]

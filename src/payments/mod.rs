@@ -2,6 +2,7 @@
 //! once, and reconciling orders whose notify never came.
 
 pub mod checkout;
+mod error;
 pub mod notify;
 pub mod reconcile;
 pub mod refunds;
@@ -9,6 +10,7 @@ pub mod writer;
 
 use std::sync::Arc;
 
+pub use error::PaymentError;
 use wechat_pay_v2::WechatConfig;
 use wechat_pay_v2::login::LoginClient;
 use wechat_pay_v2::pay::PayClient;
@@ -30,6 +32,27 @@ impl Wechat {
             pay,
             login,
         })
+    }
+}
+
+/// What the payment services need: the database, the WeChat clients, the writer of payment
+/// batches, the seat step that follows a payment, and where WeChat calls back; cheap to clone.
+#[derive(Clone)]
+pub struct Payments {
+    pub db: crate::db::Db,
+    pub wechat: Option<Wechat>,
+    pub writer: writer::PaymentWriter,
+    pub tickets: crate::ticketing::Ticketing,
+    pub public_url: Arc<str>,
+    pub order_ttl_minutes: i64,
+    /// Names this process in row claims, so two instances never work on one order.
+    pub worker_id: Arc<str>,
+}
+
+impl Payments {
+    /// The WeChat clients; every payment needs them.
+    pub fn wechat(&self) -> Result<&Wechat, PaymentError> {
+        self.wechat.as_ref().ok_or(PaymentError::NotConfigured)
     }
 }
 

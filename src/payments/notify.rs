@@ -2,8 +2,8 @@
 //! payment once. SUCCESS is answered only after the result is committed; anything else is FAIL, so
 //! WeChat sends it again.
 
-use crate::app::AppState;
 use crate::db::orders::PaymentOutcome;
+use crate::payments::Payments;
 use crate::payments::writer::{Done, outcome_label};
 use crate::util::now;
 use wechat_pay_v2::notify::{NotifyError, SUCCESS_REPLY, fail_reply, parse_pay_notify};
@@ -28,8 +28,8 @@ fn success() -> Reply {
     }
 }
 
-pub async fn handle_pay_notify(state: &AppState, body: &[u8]) -> Reply {
-    match process(state, body).await {
+pub async fn handle_pay_notify(payments: &Payments, body: &[u8]) -> Reply {
+    match process(payments, body).await {
         Ok(reply) => reply,
         Err(e) => {
             tracing::error!(error = %e, "pay notify could not be stored; WeChat will send it again");
@@ -38,11 +38,11 @@ pub async fn handle_pay_notify(state: &AppState, body: &[u8]) -> Reply {
     }
 }
 
-async fn process(state: &AppState, body: &[u8]) -> Result<Reply, String> {
-    let Ok(wechat) = state.wechat() else {
+async fn process(payments: &Payments, body: &[u8]) -> Result<Reply, String> {
+    let Ok(wechat) = payments.wechat() else {
         return Ok(fail("payments are not configured"));
     };
-    let writer = &state.payment_writer;
+    let writer = &payments.writer;
     let at = now();
     let text = String::from_utf8_lossy(body).into_owned();
     let notify = match parse_pay_notify(&wechat.config, body, None) {
@@ -80,7 +80,7 @@ async fn process(state: &AppState, body: &[u8]) -> Result<Reply, String> {
             "payment recorded"
         );
         if !applied.seated {
-            crate::payments::reconcile::after_payment(state, order.registration_id).await;
+            crate::payments::reconcile::after_payment(payments, order.registration_id).await;
         }
     }
     Ok(success())

@@ -1,10 +1,9 @@
 //! Asking WeChat what became of an order, and acting on the answer: a payment is recorded, an
 //! unpaid order is closed before its seat is released. Used by cancellation and the jobs.
 
-use crate::app::AppState;
 use crate::db::orders::{self, Order, PaymentOutcome};
 use crate::db::registrations;
-use crate::error::AppError;
+use crate::payments::{PaymentError, Payments};
 use crate::util::now;
 use wechat_pay_v2::pay::{PayError, TradeState};
 
@@ -20,14 +19,17 @@ pub enum QueryResult {
 }
 
 /// Queries the order; a payment WeChat confirms (with the right amount) is recorded.
-pub async fn query_and_record(state: &AppState, order: &Order) -> Result<QueryResult, AppError> {
-    let wechat = state.wechat()?;
+pub async fn query_and_record(
+    payments: &Payments,
+    order: &Order,
+) -> Result<QueryResult, PaymentError> {
+    let wechat = payments.wechat()?;
     let status = match wechat.pay.order_query(&order.out_trade_no).await {
         Ok(s) => s,
         Err(PayError::OrderNotExist) => return Ok(QueryResult::Unknown),
         Err(e) => {
             tracing::warn!(error = %e, out_trade_no = %order.out_trade_no, "order query failed");
-            return Err(AppError::upstream("微信支付暂时不可用，请稍后重试"));
+            return Err(PaymentError::Wechat(e));
         }
     };
     if !status.trade_state.is_paid() {
@@ -35,14 +37,17 @@ pub async fn query_and_record(state: &AppState, order: &Order) -> Result<QueryRe
     }
     let (Some(transaction_id), Some(fee)) = (status.transaction_id.as_deref(), status.total_fee)
     else {
-        return Err(AppError::upstream("微信支付返回的订单信息不完整"));
+        return Err(PaymentError::IncompleteAnswer);
     };
     if fee != order.total_fee {
         tracing::error!(target: "alert", out_trade_no = %order.out_trade_no, fee, expected = order.total_fee,
             "ALERT: queried order amount differs from ours; not recorded");
-        return Err(AppError::upstream("订单金额不一致，已通知管理员"));
+        return Err(PaymentError::AmountMismatch {
+            reported: fee,
+            expected: order.total_fee,
+        });
     }
-    let applied = orders::record_payment(&state.db, order, transaction_id, fee, now()).await?;
+    let applied = orders::record_payment(&payments.db, order, transaction_id, fee, now()).await?;
     let outcome = applied.outcome;
     if matches!(
         outcome,
@@ -52,7 +57,7 @@ pub async fn query_and_record(state: &AppState, order: &Order) -> Result<QueryRe
     ) {
         tracing::info!(out_trade_no = %order.out_trade_no, ?outcome, "payment found by order query");
         if !applied.seated {
-            after_payment(state, order.registration_id).await;
+            after_payment(payments, order.registration_id).await;
         }
     }
     Ok(QueryResult::Paid(outcome))
@@ -60,51 +65,64 @@ pub async fn query_and_record(state: &AppState, order: &Order) -> Result<QueryRe
 
 /// Closes the registration's open order at WeChat (if any) so that it can no longer be paid.
 /// A payment found on the way is recorded instead, and the caller is told it is paid.
-pub async fn close_before_release(state: &AppState, registration_id: i64) -> Result<(), AppError> {
-    let Some(order) = orders::open_for_registration(&state.db, registration_id).await? else {
+pub async fn close_before_release(
+    payments: &Payments,
+    registration_id: i64,
+) -> Result<(), PaymentError> {
+    let Some(order) = orders::open_for_registration(&payments.db, registration_id).await? else {
         return Ok(());
     };
-    close_order(state, &order).await
+    close_order(payments, &order).await
 }
 
-async fn close_order(state: &AppState, order: &Order) -> Result<(), AppError> {
-    let wechat = state.wechat()?;
+async fn close_order(payments: &Payments, order: &Order) -> Result<(), PaymentError> {
+    let wechat = payments.wechat()?;
     match wechat.pay.close_order(&order.out_trade_no).await {
         Ok(()) | Err(PayError::OrderClosed | PayError::OrderNotExist) => {
-            orders::mark_closed(&state.db, order.id, now()).await?;
+            orders::mark_closed(&payments.db, order.id, now()).await?;
             Ok(())
         }
         Err(PayError::OrderPaid) => {
-            query_and_record(state, order).await?;
-            Err(AppError::conflict("already_paid", "该报名已付款"))
+            query_and_record(payments, order).await?;
+            Err(PaymentError::AlreadyPaid)
         }
         Err(e) => {
             tracing::warn!(error = %e, out_trade_no = %order.out_trade_no, "close order failed");
-            Err(AppError::upstream("微信支付暂时不可用，请稍后重试"))
+            Err(PaymentError::Wechat(e))
         }
     }
+}
+
+/// What became of an expired hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expired {
+    /// WeChat had the payment after all; it is recorded.
+    Paid,
+    /// Closed at WeChat and the seat released.
+    Closed,
+    /// WeChat closes no order younger than five minutes; a later pass closes it.
+    TooYoungToClose,
 }
 
 /// An expired hold: query first (a payment is recorded), otherwise close at WeChat and release.
-/// Returns what was done, for the job's log.
-pub async fn expire(state: &AppState, order: &Order, at: i64) -> Result<&'static str, AppError> {
-    match query_and_record(state, order).await? {
-        QueryResult::Paid(_) => return Ok("paid"),
+pub async fn expire(payments: &Payments, order: &Order, at: i64) -> Result<Expired, PaymentError> {
+    match query_and_record(payments, order).await? {
+        QueryResult::Paid(_) => return Ok(Expired::Paid),
         QueryResult::Unknown => {
-            orders::mark_closed(&state.db, order.id, at).await?;
+            orders::mark_closed(&payments.db, order.id, at).await?;
         }
         QueryResult::NotPaid(_) => {
             if at - order.created_at < MIN_CLOSE_AGE {
-                return Ok("too young to close");
+                return Ok(Expired::TooYoungToClose);
             }
-            close_order(state, order).await?;
+            close_order(payments, order).await?;
         }
     }
-    registrations::release_unpaid(&state.db, order.registration_id, "expired", at).await?;
-    Ok("closed")
+    registrations::release_unpaid(&payments.db, order.registration_id, "expired", at).await?;
+    Ok(Expired::Closed)
 }
 
 /// Work that follows a recorded payment (the seat); failures are retried by the jobs.
-pub async fn after_payment(state: &AppState, registration_id: i64) {
-    crate::ticketing::seat_after_payment(state, registration_id).await;
+pub async fn after_payment(payments: &Payments, registration_id: i64) {
+    crate::ticketing::seat_after_payment(&payments.tickets, registration_id).await;
 }

@@ -2,8 +2,8 @@
 //! and the job pass that re-sends unsent refunds with the SAME out_refund_no (a new number would
 //! refund twice) and queries those WeChat has not finished.
 
-use crate::app::AppState;
 use crate::db::refunds::{self, Refund};
+use crate::payments::Payments;
 use crate::payments::notify::Reply;
 use crate::util::{now, random_hex};
 use wechat_pay_v2::notify::{SUCCESS_REPLY, fail_reply, parse_refund_notify};
@@ -39,8 +39,8 @@ pub enum Sent {
 }
 
 /// Sends a stored refund to WeChat and records the answer.
-pub async fn send(state: &AppState, refund: &Refund) -> Result<Sent, sqlx::Error> {
-    let wechat = match state.wechat() {
+pub async fn send(payments: &Payments, refund: &Refund) -> Result<Sent, sqlx::Error> {
+    let wechat = match payments.wechat() {
         Ok(w) => w,
         Err(_) => return Ok(Sent::Retry("payments are not configured".into())),
     };
@@ -50,16 +50,13 @@ pub async fn send(state: &AppState, refund: &Refund) -> Result<Sent, sqlx::Error
         total_fee: refund.total_fee,
         refund_fee: refund.refund_fee,
         refund_desc: Some(refund.reason.chars().take(80).collect()),
-        notify_url: Some(format!(
-            "{}/wechat/refund/notify",
-            state.settings.public_url
-        )),
+        notify_url: Some(format!("{}/wechat/refund/notify", payments.public_url)),
     };
     let at = now();
     match wechat.pay.refund(&request).await {
         Ok(accepted) => {
             refunds::mark_processing(
-                &state.db,
+                &payments.db,
                 refund.id,
                 &accepted.refund_id,
                 at,
@@ -72,7 +69,7 @@ pub async fn send(state: &AppState, refund: &Refund) -> Result<Sent, sqlx::Error
         Err(e) if is_final_refusal(&e) => {
             tracing::warn!(out_refund_no = %refund.out_refund_no, error = %e, "refund refused by WeChat");
             refunds::finish(
-                &state.db,
+                &payments.db,
                 refund.id,
                 "failed",
                 None,
@@ -102,8 +99,8 @@ fn is_final_refusal(e: &PayError) -> bool {
 }
 
 /// Asks WeChat about a refund it accepted and applies a final answer.
-async fn query(state: &AppState, refund: &Refund, at: i64) -> Result<(), sqlx::Error> {
-    let Ok(wechat) = state.wechat() else {
+async fn query(payments: &Payments, refund: &Refund, at: i64) -> Result<(), sqlx::Error> {
+    let Ok(wechat) = payments.wechat() else {
         return Ok(());
     };
     match wechat.pay.refund_query(&refund.out_refund_no).await {
@@ -113,7 +110,7 @@ async fn query(state: &AppState, refund: &Refund, at: i64) -> Result<(), sqlx::E
         }
         Ok(status) => {
             apply_state(
-                state,
+                payments,
                 refund,
                 status.refund_status,
                 Some(&status.refund_id),
@@ -124,7 +121,7 @@ async fn query(state: &AppState, refund: &Refund, at: i64) -> Result<(), sqlx::E
         }
         Err(PayError::RefundNotExist) => {
             // WeChat never got it after all: send the same number again.
-            refunds::mark_unsent(&state.db, refund.id, at).await?;
+            refunds::mark_unsent(&payments.db, refund.id, at).await?;
         }
         Err(e) => {
             tracing::warn!(out_refund_no = %refund.out_refund_no, error = %e, "refund query failed")
@@ -134,7 +131,7 @@ async fn query(state: &AppState, refund: &Refund, at: i64) -> Result<(), sqlx::E
 }
 
 async fn apply_state(
-    state: &AppState,
+    payments: &Payments,
     refund: &Refund,
     refund_state: RefundState,
     refund_id: Option<&str>,
@@ -148,28 +145,36 @@ async fn apply_state(
         RefundState::Change => "failed",
         RefundState::RefundClose => "closed",
     };
-    if refunds::finish(&state.db, refund.id, status, refund_id, how, at).await? {
+    if refunds::finish(&payments.db, refund.id, status, refund_id, how, at).await? {
         tracing::info!(out_refund_no = %refund.out_refund_no, status, how, "refund finished");
     }
     Ok(())
 }
 
 /// One pass of the refund job; returns how many refunds it worked on.
-pub async fn job_pass(state: &AppState, at: i64) -> Result<usize, sqlx::Error> {
+pub async fn job_pass(payments: &Payments, at: i64) -> Result<usize, sqlx::Error> {
     let mut worked = 0;
-    for id in refunds::due_ids(&state.db, at, BATCH).await? {
-        if !refunds::claim(&state.db, id, &state.worker_id, at, at + CLAIM_SECONDS).await? {
+    for id in refunds::due_ids(&payments.db, at, BATCH).await? {
+        if !refunds::claim(
+            &payments.db,
+            id,
+            &payments.worker_id,
+            at,
+            at + CLAIM_SECONDS,
+        )
+        .await?
+        {
             continue;
         }
-        let Some(refund) = refunds::by_id(&state.db, id).await? else {
+        let Some(refund) = refunds::by_id(&payments.db, id).await? else {
             continue;
         };
         worked += 1;
         match refund.status.as_str() {
             "requested" => {
-                send(state, &refund).await?;
+                send(payments, &refund).await?;
             }
-            "processing" => query(state, &refund, at).await?,
+            "processing" => query(payments, &refund, at).await?,
             _ => {}
         }
     }
@@ -178,8 +183,8 @@ pub async fn job_pass(state: &AppState, at: i64) -> Result<usize, sqlx::Error> {
 
 /// `POST /wechat/refund/notify`: decrypt, check against our refund, store the raw callback and
 /// apply the result once. SUCCESS is answered only after it is stored.
-pub async fn handle_refund_notify(state: &AppState, body: &[u8]) -> Reply {
-    match process_notify(state, body).await {
+pub async fn handle_refund_notify(payments: &Payments, body: &[u8]) -> Reply {
+    match process_notify(payments, body).await {
         Ok(reply) => reply,
         Err(e) => {
             tracing::error!(error = %e, "refund notify could not be stored; WeChat will send it again");
@@ -191,7 +196,7 @@ pub async fn handle_refund_notify(state: &AppState, body: &[u8]) -> Reply {
     }
 }
 
-async fn process_notify(state: &AppState, body: &[u8]) -> Result<Reply, sqlx::Error> {
+async fn process_notify(payments: &Payments, body: &[u8]) -> Result<Reply, sqlx::Error> {
     let fail = |reason: &str| Reply {
         body: fail_reply(reason),
         success: false,
@@ -200,7 +205,7 @@ async fn process_notify(state: &AppState, body: &[u8]) -> Result<Reply, sqlx::Er
         body: SUCCESS_REPLY.to_string(),
         success: true,
     };
-    let Ok(wechat) = state.wechat() else {
+    let Ok(wechat) = payments.wechat() else {
         return Ok(fail("payments are not configured"));
     };
     let at = now();
@@ -209,7 +214,7 @@ async fn process_notify(state: &AppState, body: &[u8]) -> Result<Reply, sqlx::Er
         let text = text.clone();
         async move {
             // Its own short write, after the refund's transaction: never inside it (one SQLite writer).
-            let mut conn = state.db.write.acquire().await?;
+            let mut conn = payments.db.write.acquire().await?;
             crate::db::orders::log_callback(&mut conn, "refund", no.as_deref(), &text, &outcome, at)
                 .await
         }
@@ -223,7 +228,7 @@ async fn process_notify(state: &AppState, body: &[u8]) -> Result<Reply, sqlx::Er
         }
     };
     let trade = Some(notify.out_trade_no.clone());
-    let Some(refund) = refunds::by_out_refund_no(&state.db, &notify.out_refund_no).await? else {
+    let Some(refund) = refunds::by_out_refund_no(&payments.db, &notify.out_refund_no).await? else {
         // A refund made elsewhere (e.g. by hand at WeChat): kept for the record, not retried.
         tracing::error!(target: "alert", out_refund_no = %notify.out_refund_no, "ALERT: refund notify for an unknown refund");
         log(trade, "ignored: unknown out_refund_no".into()).await?;
@@ -235,7 +240,7 @@ async fn process_notify(state: &AppState, body: &[u8]) -> Result<Reply, sqlx::Er
         return Ok(fail("refund does not match"));
     }
     apply_state(
-        state,
+        payments,
         &refund,
         notify.refund_status,
         Some(&notify.refund_id),

@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::page::{self, Nav, PageResult, Pager, Perm, Staff};
-use crate::app::AppState;
 use crate::db::audit;
+use crate::http::AppState;
 
 pub struct AuditRow {
     pub when: String,

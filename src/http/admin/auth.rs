@@ -15,8 +15,8 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::page::{PageError, Staff};
-use crate::app::AppState;
 use crate::db::{admin_sessions, admins};
+use crate::http::AppState;
 use crate::http::extract::ClientIp;
 use crate::util::now;
 

@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
 use super::page::{self, Nav, PageResult, Staff};
-use crate::app::AppState;
 use crate::db::{admin_queries, exam_edits};
+use crate::http::AppState;
 use crate::util::now;
 
 const DAYS: i64 = 30;

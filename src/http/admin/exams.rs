@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::page::{self, Nav, PageError, PageResult, Perm, Staff};
-use crate::app::AppState;
 use crate::db::exam_edits::{self, Actor, EditError, Room};
 use crate::db::exams;
 use crate::domain::exam::{ExamField, ExamRule, NewExam, check_rooms};
+use crate::http::AppState;
 use crate::util::now;
 
 pub struct ExamRow {

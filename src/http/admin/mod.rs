@@ -18,7 +18,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 
-use crate::app::AppState;
+use crate::http::AppState;
 
 const STYLESHEET: &str = include_str!("../../../assets/admin.css");
 

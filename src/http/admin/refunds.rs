@@ -9,9 +9,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::page::{self, Nav, PageError, PageResult, Pager, Perm, Staff};
-use crate::app::AppState;
 use crate::db::admin_queries;
 use crate::db::refunds::{self, NewRefund, RequestOutcome};
+use crate::http::AppState;
 use crate::payments::refunds::{Sent, send, valid_out_refund_no};
 use crate::util::now;
 
@@ -59,7 +59,7 @@ pub async fn create(
         reason,
         admin_id: staff.0.admin_id,
         actor: &staff.0.username,
-        worker: &state.worker_id,
+        worker: &state.payments.worker_id,
     };
     let id = match refunds::request(&state.db, &new, now()).await? {
         RequestOutcome::Created(id) => id,
@@ -85,7 +85,7 @@ pub async fn create(
     let refund = refunds::by_id(&state.db, id)
         .await?
         .ok_or_else(PageError::internal)?;
-    let notice = match send(&state, &refund).await? {
+    let notice = match send(&state.payments, &refund).await? {
         Sent::Accepted => "refund_accepted",
         Sent::Refused(_) => "refund_refused",
         Sent::Retry(_) => "refund_pending",

@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::page::{self, Nav, PageError, PageResult, Perm, Staff};
-use crate::app::AppState;
 use crate::db::admin_queries::{self, Callback, OrderView};
 use crate::db::refunds::{self, Refund};
 use crate::db::{exams, registrations};
+use crate::http::AppState;
 use crate::payments::refunds::new_out_refund_no;
 
 pub struct Event {

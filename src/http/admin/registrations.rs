@@ -10,10 +10,10 @@ use serde::Deserialize;
 
 use super::csv::{CsvWriter, as_text};
 use super::page::{self, Nav, PageError, PageResult, Pager, Perm, Staff};
-use crate::app::AppState;
 use crate::db::admin_queries::{self, Search};
 use crate::db::exams;
 use crate::db::registrations::Registration;
+use crate::http::AppState;
 
 /// More rows than this in one export would be better split by status.
 const EXPORT_LIMIT: i64 = 200_000;

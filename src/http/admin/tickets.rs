@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::page::{self, Nav, PageError, PageResult, Perm, Staff};
-use crate::app::AppState;
 use crate::db::audit::Entry;
 use crate::db::{exams, photos, registrations, seating, ticket_batches};
 use crate::domain::id_number::IdNumber;
+use crate::http::AppState;
 use crate::util::now;
 use examdesk_tickets::token::{TokenError, verify_token};
 
@@ -152,7 +152,7 @@ pub async fn ticket_pdf(
             "该报名没有有效的准考证（未缴费、已退款或尚未分配座位）。",
         ));
     }
-    let pdf = crate::ticketing::ticket_pdf(&state, &r)
+    let pdf = crate::ticketing::ticket_pdf(&state.tickets, &r)
         .await
         .map_err(|_| PageError::internal())?;
     Ok(pdf_response(
@@ -209,7 +209,7 @@ async fn render_batch(state: AppState, batch: i64, ids: Vec<i64>) {
     let mut tickets = Vec::with_capacity(ids.len());
     for id in ids {
         match registrations::get(&state.db, id).await {
-            Ok(Some(r)) => match crate::ticketing::ticket_data(&state, &r).await {
+            Ok(Some(r)) => match crate::ticketing::ticket_data(&state.tickets, &r).await {
                 Ok(data) => tickets.push(data),
                 Err(_) => tracing::warn!(registration_id = id, "left out of a bulk print"),
             },
@@ -218,7 +218,7 @@ async fn render_batch(state: AppState, batch: i64, ids: Vec<i64>) {
     }
     let done = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
     let counter = done.clone();
-    let fonts = state.fonts.clone();
+    let fonts = state.tickets.fonts.clone();
     let work = tokio::task::spawn_blocking(move || {
         examdesk_tickets::render_bulk(&fonts, &tickets, |page, _| {
             counter.store(page as i64, std::sync::atomic::Ordering::Relaxed);

@@ -2,9 +2,9 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 
-use crate::app::AppState;
 use crate::db::exams;
-use crate::error::ApiResult;
+use crate::http::AppState;
+use crate::http::error::ApiResult;
 use crate::util::{now, to_rfc3339};
 
 #[derive(Serialize)]

@@ -6,9 +6,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::db::candidates;
-use crate::error::{ApiResult, AppError};
+use crate::http::AppState;
+use crate::http::error::{ApiResult, AppError};
 use crate::http::extract::{ApiJson, ClientIp};
 use crate::util::{now, to_rfc3339};
 use wechat_pay_v2::login::LoginError;
@@ -42,6 +42,7 @@ pub async fn login(
         return Err(AppError::invalid_field("code", "缺少 wx.login 返回的 code"));
     }
     let session = state
+        .payments
         .wechat()?
         .login
         .code_to_session(code)

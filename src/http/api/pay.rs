@@ -3,9 +3,9 @@
 use axum::Json;
 use axum::extract::{Path, State};
 
-use crate::app::AppState;
-use crate::error::ApiResult;
+use crate::http::AppState;
 use crate::http::api::registrations::owned;
+use crate::http::error::ApiResult;
 use crate::http::extract::{CandidateAuth, ClientIp};
 use crate::payments::checkout::{self, PayArguments};
 
@@ -16,5 +16,7 @@ pub async fn pay(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<PayArguments>> {
     let registration = owned(&state, id, candidate_id).await?;
-    Ok(Json(checkout::pay(&state, &registration, ip).await?))
+    Ok(Json(
+        checkout::pay(&state.payments, &registration, ip).await?,
+    ))
 }

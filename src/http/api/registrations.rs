@@ -5,12 +5,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
-use crate::app::AppState;
 use crate::db::exams;
 use crate::db::registrations::{self, HoldError, NewRegistration, Registration};
 use crate::domain::candidate::{MobileNumber, PersonName};
 use crate::domain::id_number::IdNumber;
-use crate::error::{ApiResult, AppError};
+use crate::http::AppState;
+use crate::http::error::{ApiResult, AppError};
 use crate::http::extract::{ApiJson, CandidateAuth};
 use crate::util::{now, to_rfc3339};
 
@@ -161,7 +161,7 @@ pub async fn cancel(
             "只能取消未付款的报名；已付款的报名请联系考务人员退款",
         ));
     }
-    crate::payments::close_before_release(&state, id).await?;
+    crate::payments::close_before_release(&state.payments, id).await?;
     if !registrations::release_unpaid(&state.db, id, "cancelled", now()).await? {
         return Err(AppError::conflict(
             "not_cancellable",

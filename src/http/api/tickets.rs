@@ -6,10 +6,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
 use crate::db::photos;
-use crate::error::{ApiResult, AppError};
+use crate::http::AppState;
 use crate::http::api::registrations::owned;
+use crate::http::error::{ApiResult, AppError};
 use crate::http::extract::CandidateAuth;
 use examdesk_tickets::photo::{PhotoFormat, check_photo};
 
@@ -97,7 +97,7 @@ pub async fn ticket_pdf(
         ));
     }
     if registration.ticket_no.is_none() {
-        crate::ticketing::seat_after_payment(&state, registration.id).await;
+        crate::ticketing::seat_after_payment(&state.tickets, registration.id).await;
         registration = owned(&state, id, candidate_id).await?;
         if registration.ticket_no.is_none() {
             return Err(AppError::conflict(
@@ -106,7 +106,7 @@ pub async fn ticket_pdf(
             ));
         }
     }
-    let pdf = crate::ticketing::ticket_pdf(&state, &registration).await?;
+    let pdf = crate::ticketing::ticket_pdf(&state.tickets, &registration).await?;
     let filename = format!(
         "ticket-{}.pdf",
         registration.ticket_no.as_deref().unwrap_or_default()

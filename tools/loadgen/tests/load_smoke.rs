@@ -137,7 +137,7 @@ async fn payments_whose_notify_is_lost_are_found_while_wechat_fails() {
     });
     let stop = Arc::new(AtomicBool::new(false));
     let jobs = tokio::spawn({
-        let (state, stop) = (app.state.clone(), stop.clone());
+        let (payments, stop) = (app.state.payments.clone(), stop.clone());
         async move {
             let start = examdesk::util::now() + examdesk::jobs::QUERY_AFTER + 1;
             let mut step = 0;
@@ -145,7 +145,7 @@ async fn payments_whose_notify_is_lost_are_found_while_wechat_fails() {
                 // A minute later each pass, so a failed query is tried again; never as late as
                 // the holds' end, so no order expires.
                 let at = start + step.min(20) * (examdesk::jobs::QUERY_EVERY + 1);
-                let _ = examdesk::jobs::run_once(&state, at).await;
+                let _ = examdesk::jobs::run_once(&payments, at).await;
                 step += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }

@@ -73,6 +73,46 @@ impl From<sqlx::Error> for AppError {
     }
 }
 
+impl From<crate::payments::PaymentError> for AppError {
+    fn from(err: crate::payments::PaymentError) -> Self {
+        use crate::payments::PaymentError as E;
+        match err {
+            E::NotConfigured => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "payments_not_configured",
+                "支付未配置",
+            ),
+            E::AlreadyPaid => Self::conflict("already_paid", "该报名已付款"),
+            E::PaidAtWechat => Self::conflict("already_paid", "该订单已付款，正在确认，请稍后刷新"),
+            E::NotPayable => Self::conflict("not_payable", "该报名已取消或已过期，请重新报名"),
+            E::HoldExpired => {
+                Self::conflict("hold_expired", "付款时间已过，名额已释放，请重新报名")
+            }
+            E::Wechat(_) => Self::upstream("微信支付暂时不可用，请稍后重试"),
+            E::IncompleteAnswer => Self::upstream("微信支付返回的订单信息不完整"),
+            E::AmountMismatch { .. } => Self::upstream("订单金额不一致，已通知管理员"),
+            E::Inconsistent(what) => {
+                tracing::error!(what, "inconsistent data");
+                Self::internal()
+            }
+            E::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::ticketing::TicketError> for AppError {
+    fn from(err: crate::ticketing::TicketError) -> Self {
+        use crate::ticketing::TicketError as E;
+        match err {
+            E::Db(e) => e.into(),
+            other => {
+                tracing::error!(error = %other, "ticket not available");
+                Self::internal()
+            }
+        }
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let mut error = json!({ "code": self.code, "message": self.message });
