@@ -2,9 +2,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-/// Where WeChat Pay lives unless `WECHAT_PAY_BASE_URL` says otherwise.
+/// Where WeChat Pay lives; `WechatConfig::pay_base_url` may point elsewhere (a simulator).
 pub const DEFAULT_PAY_BASE_URL: &str = "https://api.mch.weixin.qq.com";
-/// Where the mini-program API (`jscode2session`) lives unless `WECHAT_API_BASE_URL` says otherwise.
+/// Where the mini-program API (`jscode2session`) lives; see `WechatConfig::api_base_url`.
 pub const DEFAULT_API_BASE_URL: &str = "https://api.weixin.qq.com";
 
 /// A secret string that never shows up in `Debug`/`Display` output, so that

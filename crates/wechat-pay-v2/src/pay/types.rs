@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-/// The trade types examdesk uses: JSAPI inside the mini-program, NATIVE for a QR code.
+/// The trade types this crate places: JSAPI inside a mini-program, NATIVE for a QR code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TradeType {
     Jsapi,
