@@ -7,11 +7,10 @@
 
 use std::time::Duration;
 
-use sqlx::Row;
-
 use crate::app::AppState;
 use crate::db::{orders, registrations};
-use crate::payments::reconcile;
+use crate::domain::states::RegistrationStatus;
+use crate::payments::reconcile::{self, Expiry};
 
 /// An order is queried when it has waited this long for its notify…
 pub const QUERY_AFTER: i64 = 3 * 60;
@@ -49,27 +48,22 @@ pub fn spawn(state: AppState, interval: Duration) -> tokio::task::JoinHandle<()>
 pub async fn run_once(state: &AppState, at: i64) -> Result<Report, sqlx::Error> {
     let mut report = Report::default();
     expire_holds_without_order(state, at, &mut report).await?;
-    let expired = orders::open_ids(&state.db, "r.hold_expires_at <= $1", at, BATCH).await?;
-    for id in expired {
+    for id in orders::hold_ended_ids(&state.db, at, BATCH).await? {
         with_claim(state, id, at, &mut report, |order| async move {
             reconcile::expire(state, &order, at)
                 .await
                 .map(|done| match done {
-                    "paid" => Done::Recovered,
-                    "closed" => Done::Closed,
-                    _ => Done::Nothing,
+                    Expiry::Paid => Done::Recovered,
+                    Expiry::Closed => Done::Closed,
+                    Expiry::TooYoungToClose => Done::Nothing,
                 })
         })
         .await?;
     }
-    let filter = format!(
-        "o.status = 'prepaid' AND r.hold_expires_at > $1 AND o.created_at <= $1 - {QUERY_AFTER} \
-         AND (o.last_queried_at IS NULL OR o.last_queried_at <= $1 - {QUERY_EVERY})"
-    );
     for id in crate::db::seating::unseated(&state.db, BATCH).await? {
         crate::ticketing::seat_after_payment(state, id).await;
     }
-    let stale = orders::open_ids(&state.db, &filter, at, BATCH).await?;
+    let stale = orders::unanswered_ids(&state.db, at, QUERY_AFTER, QUERY_EVERY, BATCH).await?;
     for id in stale {
         with_claim(state, id, at, &mut report, |order| async move {
             reconcile::query_and_record(state, &order)
@@ -133,20 +127,9 @@ async fn expire_holds_without_order(
     at: i64,
     report: &mut Report,
 ) -> Result<(), sqlx::Error> {
-    let ids: Vec<i64> = sqlx::query(
-        "SELECT r.id FROM registrations r WHERE r.status = 'pending_payment' AND r.hold_expires_at <= $1 \
-         AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.registration_id = r.id AND o.status IN ('created', 'prepaid')) \
-         ORDER BY r.id LIMIT $2",
-    )
-    .bind(at)
-    .bind(BATCH)
-    .fetch_all(&state.db.read)
-    .await?
-    .iter()
-    .map(|r| r.try_get("id"))
-    .collect::<Result<_, _>>()?;
-    for id in ids {
-        if registrations::release_unpaid(&state.db, id, "expired", at).await? {
+    for id in registrations::holds_ended_without_order(&state.db, at, BATCH).await? {
+        let expired = RegistrationStatus::Expired;
+        if registrations::release_unpaid(&state.db, id, expired, at).await? {
             report.expired += 1;
         }
     }

@@ -8,7 +8,8 @@ use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::db::registrations::Registration;
-use crate::db::{exams, photos, seating};
+use crate::db::{exams, photos, registrations, seating};
+use crate::domain::states::Flag;
 use crate::error::AppError;
 use examdesk_tickets::photo::PhotoFormat;
 use examdesk_tickets::{TicketData, TicketFonts, TicketPhoto, render_ticket, token};
@@ -141,8 +142,10 @@ async fn flag_missing_glyphs(
     registration: &Registration,
     chars: &str,
 ) -> Result<(), sqlx::Error> {
-    let flag = format!("missing_glyph:{chars};");
-    if registration.flags.contains(&flag) {
+    let Some(flag) = Flag::missing_glyphs(chars) else {
+        return Ok(());
+    };
+    if registration.flags.has(&flag) {
         return Ok(());
     }
     tracing::warn!(
@@ -150,10 +153,5 @@ async fn flag_missing_glyphs(
         chars,
         "characters no ticket font has"
     );
-    sqlx::query("UPDATE registrations SET flags = flags || $2 WHERE id = $1")
-        .bind(registration.id)
-        .bind(flag)
-        .execute(&state.db.write)
-        .await
-        .map(|_| ())
+    registrations::raise_flag(&state.db, registration.id, &flag).await
 }

@@ -96,12 +96,6 @@ stored_enum! {
     }
 }
 
-impl RegistrationStatus {
-    /// The statuses that count as a candidate's one registration for an exam (the database's
-    /// unique indexes hold at most one such row per candidate and per ID number).
-    pub const LIVE: [RegistrationStatus; 3] = [Self::PendingPayment, Self::Paid, Self::Refunding];
-}
-
 stored_enum! {
     /// An order: one WeChat `out_trade_no`.
     OrderStatus in "orders.status" {
@@ -112,11 +106,6 @@ stored_enum! {
         /// Closed at WeChat (or never known to it): it can no longer be paid there.
         Closed = "closed",
     }
-}
-
-impl OrderStatus {
-    /// Orders that can still be paid; a registration has at most one.
-    pub const OPEN: [OrderStatus; 2] = [Self::Created, Self::Prepaid];
 }
 
 stored_enum! {
@@ -581,10 +570,9 @@ mod tests {
     }
 
     #[test]
-    fn groups_of_states_say_what_they_hold() {
+    fn refunds_in_flight_are_not_final() {
         assert!(RefundStatus::Success.is_final() && RefundStatus::Closed.is_final());
-        assert!(!RefundStatus::Processing.is_final());
-        assert!(!RegistrationStatus::LIVE.contains(&RegistrationStatus::Refunded));
-        assert!(!OrderStatus::OPEN.contains(&OrderStatus::Closed));
+        assert!(RefundStatus::Failed.is_final());
+        assert!(!RefundStatus::Requested.is_final() && !RefundStatus::Processing.is_final());
     }
 }

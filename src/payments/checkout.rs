@@ -9,6 +9,7 @@ use crate::app::AppState;
 use crate::db::orders::{self, Order};
 use crate::db::registrations::Registration;
 use crate::db::{candidates, exams};
+use crate::domain::states::RegistrationStatus;
 use crate::error::AppError;
 use crate::payments::reconcile;
 use crate::util::{now, random_hex};
@@ -35,12 +36,12 @@ pub async fn pay(
     client_ip: IpAddr,
 ) -> Result<PayArguments, AppError> {
     let wechat = state.wechat()?;
-    match registration.status.as_str() {
-        "pending_payment" => {}
-        "paid" | "refunding" | "refunded" => {
+    match registration.status {
+        RegistrationStatus::PendingPayment => {}
+        RegistrationStatus::Paid | RegistrationStatus::Refunding | RegistrationStatus::Refunded => {
             return Err(AppError::conflict("already_paid", "该报名已付款"));
         }
-        _ => {
+        RegistrationStatus::Cancelled | RegistrationStatus::Expired => {
             return Err(AppError::conflict(
                 "not_payable",
                 "该报名已取消或已过期，请重新报名",
@@ -123,7 +124,7 @@ async fn open_order(
     registration: &Registration,
     fee: i64,
 ) -> Result<Order, AppError> {
-    let sign_type = state.wechat()?.config.sign_type.as_str();
+    let sign_type = state.wechat()?.config.sign_type;
     for _ in 0..3 {
         if let Some(order) = orders::open_for_registration(&state.db, registration.id).await? {
             return Ok(order);

@@ -4,6 +4,7 @@
 use crate::app::AppState;
 use crate::db::orders::{self, Order, PaymentOutcome};
 use crate::db::registrations;
+use crate::domain::states::RegistrationStatus;
 use crate::error::AppError;
 use crate::util::now;
 use wechat_pay_v2::pay::{PayError, TradeState};
@@ -85,23 +86,34 @@ async fn close_order(state: &AppState, order: &Order) -> Result<(), AppError> {
     }
 }
 
+/// What [`expire`] did with an order whose hold had ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// WeChat had the payment after all: it is recorded.
+    Paid,
+    /// Unpaid, but younger than WeChat lets one close: left for a later pass.
+    TooYoungToClose,
+    /// Closed, and the registration's seat released.
+    Closed,
+}
+
 /// An expired hold: query first (a payment is recorded), otherwise close at WeChat and release.
-/// Returns what was done, for the job's log.
-pub async fn expire(state: &AppState, order: &Order, at: i64) -> Result<&'static str, AppError> {
+pub async fn expire(state: &AppState, order: &Order, at: i64) -> Result<Expiry, AppError> {
     match query_and_record(state, order).await? {
-        QueryResult::Paid(_) => return Ok("paid"),
+        QueryResult::Paid(_) => return Ok(Expiry::Paid),
         QueryResult::Unknown => {
             orders::mark_closed(&state.db, order.id, at).await?;
         }
         QueryResult::NotPaid(_) => {
             if at - order.created_at < MIN_CLOSE_AGE {
-                return Ok("too young to close");
+                return Ok(Expiry::TooYoungToClose);
             }
             close_order(state, order).await?;
         }
     }
-    registrations::release_unpaid(&state.db, order.registration_id, "expired", at).await?;
-    Ok("closed")
+    let expired = RegistrationStatus::Expired;
+    registrations::release_unpaid(&state.db, order.registration_id, expired, at).await?;
+    Ok(Expiry::Closed)
 }
 
 /// Work that follows a recorded payment (the seat); failures are retried by the jobs.
