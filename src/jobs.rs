@@ -9,10 +9,14 @@
 use std::time::Duration;
 
 use crate::db::{orders, registrations, seating};
-use crate::payments::reconcile::{self, Expired, QueryResult};
+use crate::domain::states::RegistrationStatus;
+use crate::payments::reconcile::{self, Expiry, QueryResult};
 use crate::payments::{PaymentError, Payments};
 
-pub use crate::db::orders::{QUERY_AFTER, QUERY_EVERY};
+/// An order is queried when it has waited this long for its notify…
+pub const QUERY_AFTER: i64 = 3 * 60;
+/// …and again at most this often.
+pub const QUERY_EVERY: i64 = 60;
 /// How long a claim keeps other workers off an order.
 const CLAIM_SECONDS: i64 = 60;
 const BATCH: i64 = 200;
@@ -45,19 +49,19 @@ pub fn spawn(payments: Payments, interval: Duration) -> tokio::task::JoinHandle<
 pub async fn run_once(payments: &Payments, at: i64) -> Result<Report, sqlx::Error> {
     let db = &payments.db;
     let mut report = Report::default();
-    for id in registrations::expired_without_order(db, at, BATCH).await? {
-        if registrations::release_unpaid(db, id, "expired", at).await? {
+    for id in registrations::holds_ended_without_order(db, at, BATCH).await? {
+        if registrations::release_unpaid(db, id, RegistrationStatus::Expired, at).await? {
             report.expired += 1;
         }
     }
-    for id in orders::expired_open_ids(db, at, BATCH).await? {
+    for id in orders::hold_ended_ids(db, at, BATCH).await? {
         with_claim(payments, id, at, &mut report, |order| async move {
             reconcile::expire(payments, &order, at)
                 .await
                 .map(|done| match done {
-                    Expired::Paid => Done::Recovered,
-                    Expired::Closed => Done::Closed,
-                    Expired::TooYoungToClose => Done::Nothing,
+                    Expiry::Paid => Done::Recovered,
+                    Expiry::Closed => Done::Closed,
+                    Expiry::TooYoungToClose => Done::Nothing,
                 })
         })
         .await?;
@@ -65,7 +69,7 @@ pub async fn run_once(payments: &Payments, at: i64) -> Result<Report, sqlx::Erro
     for id in seating::unseated(db, BATCH).await? {
         crate::ticketing::seat_after_payment(&payments.tickets, id).await;
     }
-    for id in orders::overdue_prepaid_ids(db, at, BATCH).await? {
+    for id in orders::unanswered_ids(db, at, QUERY_AFTER, QUERY_EVERY, BATCH).await? {
         with_claim(payments, id, at, &mut report, |order| async move {
             reconcile::query_and_record(payments, &order)
                 .await

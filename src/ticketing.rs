@@ -7,8 +7,10 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::config::Secret;
+use crate::db::Db;
 use crate::db::registrations::Registration;
-use crate::db::{Db, exams, photos, seating};
+use crate::db::{exams, photos, registrations, seating};
+use crate::domain::states::Flag;
 use examdesk_tickets::photo::PhotoFormat;
 use examdesk_tickets::{TicketData, TicketFonts, TicketPhoto, render_ticket, token};
 
@@ -162,8 +164,10 @@ async fn flag_missing_glyphs(
     registration: &Registration,
     chars: &str,
 ) -> Result<(), sqlx::Error> {
-    let flag = format!("missing_glyph:{chars};");
-    if registration.flags.contains(&flag) {
+    let Some(flag) = Flag::missing_glyphs(chars) else {
+        return Ok(());
+    };
+    if registration.flags.has(&flag) {
         return Ok(());
     }
     tracing::warn!(
@@ -171,5 +175,5 @@ async fn flag_missing_glyphs(
         chars,
         "characters no ticket font has"
     );
-    crate::db::registrations::add_flag(&tickets.db, registration.id, &flag).await
+    registrations::raise_flag(&tickets.db, registration.id, &flag).await
 }

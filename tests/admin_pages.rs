@@ -138,8 +138,8 @@ async fn forms_without_the_right_csrf_token_are_refused() {
     let status = examdesk::db::exams::get(&app.state.db, exam)
         .await
         .expect("exam")
-        .map(|e| e.status);
-    assert_eq!(status.as_deref(), Some("open"), "nothing changed");
+        .map(|e| e.status.as_str());
+    assert_eq!(status, Some("open"), "nothing changed");
 
     // The sign-in form has its own token, paired with a cookie.
     let response = browser()
@@ -628,18 +628,50 @@ async fn exam_changes_are_saved_and_audited() {
         .await
         .expect("edit");
     assert_eq!(response.status(), 200);
-    let response = admin
-        .post(app.at(&format!("/admin/exams/{}/status", exam.id)))
-        .form(&[("csrf", csrf.as_str()), ("status", "open")])
-        .send()
-        .await
-        .expect("open");
+    let toggle = |value: &str, words: &str| {
+        format!(
+            r#"<input type="hidden" name="status" value="{value}"><button class="btn small{words}"#
+        )
+    };
+    let (_, list) = get_text(&admin, app.at("/admin/exams")).await;
+    assert!(
+        list.contains(&toggle("open", "\" type=\"submit\">开放报名")),
+        "{list}"
+    );
+    let status_url = app.at(&format!("/admin/exams/{}/status", exam.id));
+    let set_status = |value: &str| {
+        admin
+            .post(status_url.clone())
+            .form(&[("csrf", csrf.as_str()), ("status", value)])
+            .send()
+    };
+    let response = set_status("opened").await.expect("unknown status");
+    assert_eq!(response.status(), 400);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("未知的报名状态")
+    );
+    let response = set_status("open").await.expect("open");
     assert_eq!(response.status(), 200);
     let exam = examdesk::db::exams::get(&app.state.db, exam.id)
         .await
         .expect("q")
         .expect("exam");
     assert_eq!((exam.fee_fen, exam.status.as_str()), (6000, "open"));
+    let (_, list) = get_text(&admin, app.at("/admin/exams")).await;
+    assert!(
+        list.contains(&toggle("closed", " danger\" type=\"submit\">关闭报名")),
+        "{list}"
+    );
+    let (_, form_page) = get_text(&admin, app.at(&format!("/admin/exams/{}/edit", exam.id))).await;
+    assert!(
+        form_page.contains(r#"报名状态：<span class="badge ok">报名中</span>"#)
+            && form_page.contains(r#"value="closed"><button class="btn danger""#),
+        "{form_page}"
+    );
     let (status, html) = get_text(&admin, app.at("/admin/audit")).await;
     assert_eq!(status, 200);
     for label in [

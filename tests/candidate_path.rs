@@ -676,7 +676,7 @@ async fn a_payment_after_the_hold_ended_is_kept_and_reseated_or_queued_for_refun
         examdesk::db::registrations::release_unpaid(
             &app.state.db,
             a,
-            "expired",
+            examdesk::domain::states::RegistrationStatus::Expired,
             examdesk::util::now()
         )
         .await
@@ -720,7 +720,8 @@ async fn a_payment_after_the_hold_ended_is_kept_and_reseated_or_queued_for_refun
     let exam2 = app.create_exam("CET12", 5, 5000).await;
     let (token_c, c) = registered(&app, "late-c", exam2, 13).await;
     let args_c = pay_args(&app, &token_c, c).await;
-    examdesk::db::registrations::release_unpaid(&app.state.db, c, "expired", examdesk::util::now())
+    let expired = examdesk::domain::states::RegistrationStatus::Expired;
+    examdesk::db::registrations::release_unpaid(&app.state.db, c, expired, examdesk::util::now())
         .await
         .unwrap();
     let no_c = args_c["out_trade_no"].as_str().unwrap();

@@ -29,8 +29,8 @@ async fn migrations_create_every_table_once() {
     let db = Db::connect(&test_db.url).await.unwrap();
     assert_eq!(
         db::migrate(&db).await.unwrap(),
-        2,
-        "both migrations apply to a new database"
+        3,
+        "every migration applies to a new database"
     );
     assert_eq!(
         db::migrate(&db).await.unwrap(),
@@ -63,6 +63,100 @@ async fn migrations_create_every_table_once() {
         assert_eq!(n, 0, "{table} starts empty");
     }
     db.close().await;
+}
+
+/// Rows a database kept before 0003 hold the refund notify parser's own messages; the migration
+/// gives each the fixed reason it stands for, and leaves every other outcome as it was.
+#[tokio::test]
+async fn old_refusals_of_refund_notifies_become_fixed_reasons() {
+    let app = TestApp::spawn().await;
+    let db = &app.state.db;
+    let rows = [
+        (
+            "refund",
+            "refused: notify signature is wrong or missing",
+            "refused: bad signature",
+        ),
+        (
+            "refund",
+            "refused: notify is for another appid (wx-other)",
+            "refused: another merchant",
+        ),
+        (
+            "refund",
+            "refused: notify is for another mch_id (1)",
+            "refused: another merchant",
+        ),
+        (
+            "refund",
+            "refused: notify body: unexpected end of input",
+            "refused: malformed XML",
+        ),
+        (
+            "refund",
+            "refused: refund notify req_info: bad padding",
+            "refused: invalid notify",
+        ),
+        (
+            "refund",
+            "refused: notify lacks refund_id",
+            "refused: invalid notify",
+        ),
+        (
+            "refund",
+            "refused: refund amount or order mismatch",
+            "refused: refund amount or order mismatch",
+        ),
+        (
+            "refund",
+            "refund RF1764000000AB SUCCESS",
+            "refund RF1764000000AB SUCCESS",
+        ),
+        (
+            "refund",
+            "ignored: unknown out_refund_no",
+            "ignored: unknown out_refund_no",
+        ),
+        (
+            "pay",
+            "refused: amount mismatch",
+            "refused: amount mismatch",
+        ),
+        ("pay", "paid", "paid"),
+    ];
+    for (kind, old, _) in rows {
+        sqlx::query(
+            "INSERT INTO wechat_callbacks (kind, received_at, out_trade_no, body, outcome) \
+             VALUES ($1, 0, NULL, '<xml/>', $2)",
+        )
+        .bind(kind)
+        .bind(old)
+        .execute(&db.write)
+        .await
+        .unwrap();
+    }
+    // Run again as it ran on a database that had such rows (its statements are idempotent).
+    let conversion = match db.backend {
+        db::Backend::Sqlite => include_str!("../migrations/sqlite/0003_callback_refusals.sql"),
+        db::Backend::Postgres => include_str!("../migrations/postgres/0003_callback_refusals.sql"),
+    };
+    sqlx::raw_sql(conversion).execute(&db.write).await.unwrap();
+    let now: Vec<String> = sqlx::query("SELECT outcome FROM wechat_callbacks ORDER BY id")
+        .fetch_all(&db.read)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get("outcome"))
+        .collect();
+    let expected: Vec<&str> = rows.iter().map(|(_, _, new)| *new).collect();
+    assert_eq!(now, expected);
+    for text in &now {
+        assert!(
+            text.parse::<examdesk::domain::states::CallbackOutcome>()
+                .is_ok(),
+            "{text} is not an outcome the service can read"
+        );
+    }
 }
 
 async fn exec(db: &Db, sql: &str) -> Result<u64, sqlx::Error> {

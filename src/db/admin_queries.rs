@@ -7,14 +7,17 @@ use sqlx::any::AnyRow;
 
 use super::Db;
 use super::registrations::{self, Registration};
+use crate::domain::states::{
+    CallbackKind, CallbackOutcome, OrderStatus, RefundStatus, RegistrationStatus,
+};
 
 /// Search within one exam: free text matches a name (part of it), or exactly an ID number, phone,
-/// ticket number or out_trade_no; `status` empty means any.
+/// ticket number or out_trade_no; no `status` means any.
 #[derive(Debug, Clone, Default)]
 pub struct Search {
     pub exam_id: i64,
     pub text: String,
-    pub status: String,
+    pub status: Option<RegistrationStatus>,
 }
 
 const WHERE: &str = "r.exam_id = $1 AND ($2 = '' OR r.status = $2) AND ($3 = '' OR r.name LIKE $4 ESCAPE '\\' \
@@ -38,7 +41,7 @@ fn bind_search<'q>(
     let upper = text.to_uppercase();
     query
         .bind(s.exam_id)
-        .bind(s.status.clone())
+        .bind(s.status.map_or("", RegistrationStatus::as_str))
         .bind(text.clone())
         .bind(like_pattern(&text))
         .bind(upper)
@@ -78,15 +81,16 @@ pub struct ExportRow {
 pub async fn export(db: &Db, s: &Search, limit: i64) -> Result<Vec<ExportRow>, sqlx::Error> {
     let select = registrations::SELECT.replacen(
         " FROM registrations r",
-        ", (SELECT o.out_trade_no FROM orders o WHERE o.registration_id = r.id AND o.status = 'paid' \
+        ", (SELECT o.out_trade_no FROM orders o WHERE o.registration_id = r.id AND o.status = $7 \
          ORDER BY o.id DESC LIMIT 1) AS paid_trade_no, \
-         (SELECT o.paid_fee FROM orders o WHERE o.registration_id = r.id AND o.status = 'paid' \
+         (SELECT o.paid_fee FROM orders o WHERE o.registration_id = r.id AND o.status = $7 \
          ORDER BY o.id DESC LIMIT 1) AS paid_fee FROM registrations r",
         1,
     );
     let sql = format!("{select} WHERE {WHERE} ORDER BY r.id LIMIT $6");
     bind_search(sqlx::query(sqlx::AssertSqlSafe(sql)), s)
         .bind(limit)
+        .bind(OrderStatus::Paid)
         .fetch_all(&db.read)
         .await?
         .iter()
@@ -105,7 +109,7 @@ pub struct OrderView {
     pub id: i64,
     pub out_trade_no: String,
     pub total_fee: i64,
-    pub status: String,
+    pub status: OrderStatus,
     pub prepay_id: Option<String>,
     pub prepay_expires_at: Option<i64>,
     pub transaction_id: Option<String>,
@@ -159,11 +163,11 @@ pub async fn order(db: &Db, id: i64) -> Result<Option<(OrderView, i64)>, sqlx::E
 #[derive(Debug, Clone)]
 pub struct Callback {
     pub id: i64,
-    pub kind: String,
+    pub kind: CallbackKind,
     pub received_at: i64,
     pub out_trade_no: Option<String>,
     pub body: String,
-    pub outcome: String,
+    pub outcome: CallbackOutcome,
 }
 
 pub async fn callbacks_of(db: &Db, out_trade_nos: &[String]) -> Result<Vec<Callback>, sqlx::Error> {
@@ -228,7 +232,7 @@ pub async fn refund_queue(db: &Db) -> Result<Vec<Registration>, sqlx::Error> {
 /// Registrations of one exam and status.
 pub struct StatusCount {
     pub exam_id: i64,
-    pub status: String,
+    pub status: RegistrationStatus,
     pub n: i64,
 }
 
@@ -258,26 +262,28 @@ pub async fn money_per_exam(db: &Db) -> Result<Vec<Money>, sqlx::Error> {
     sqlx::query(
         "SELECT e.id AS exam_id, \
          CAST(COALESCE((SELECT SUM(COALESCE(o.paid_fee, o.total_fee)) FROM orders o JOIN registrations r \
-           ON r.id = o.registration_id WHERE r.exam_id = e.id AND o.status = 'paid'), 0) AS BIGINT) AS paid, \
+           ON r.id = o.registration_id WHERE r.exam_id = e.id AND o.status = $1), 0) AS BIGINT) AS paid_fen, \
          CAST(COALESCE((SELECT SUM(f.refund_fee) FROM refunds f JOIN orders o ON o.id = f.order_id \
-           JOIN registrations r ON r.id = o.registration_id WHERE r.exam_id = e.id AND f.status = 'success'), 0) \
-           AS BIGINT) AS refunded FROM exams e",
+           JOIN registrations r ON r.id = o.registration_id WHERE r.exam_id = e.id AND f.status = $2), 0) \
+           AS BIGINT) AS refunded_fen FROM exams e",
     )
+    .bind(OrderStatus::Paid)
+    .bind(RefundStatus::Success)
     .fetch_all(&db.read)
     .await?
     .iter()
     .map(|r| {
         Ok(Money {
             exam_id: r.try_get("exam_id")?,
-            paid: r.try_get("paid")?,
-            refunded: r.try_get("refunded")?,
+            paid: r.try_get("paid_fen")?,
+            refunded: r.try_get("refunded_fen")?,
         })
     })
     .collect()
 }
 
 /// Refunds per status: how many and how much.
-pub async fn refund_totals(db: &Db) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+pub async fn refund_totals(db: &Db) -> Result<Vec<(RefundStatus, i64, i64)>, sqlx::Error> {
     sqlx::query(
         "SELECT status, COUNT(*) AS n, CAST(COALESCE(SUM(refund_fee), 0) AS BIGINT) AS fen FROM refunds GROUP BY status",
     )

@@ -9,6 +9,7 @@ use super::audit::{self, Entry};
 use super::exams::{self, Exam};
 pub use crate::domain::exam::RoomPlan as Room;
 use crate::domain::exam::{ExamRule, NewExam};
+use crate::domain::states::ExamStatus;
 
 /// Who is making the change, for the audit log.
 pub struct Actor<'a> {
@@ -116,7 +117,7 @@ pub async fn create(
 ) -> Result<i64, EditError> {
     exam.validate_with_rooms(rooms)?;
     let mut tx = db.write.begin().await?;
-    let Some(id) = super::exams::insert_exam(&mut tx, exam, "closed", at).await? else {
+    let Some(id) = super::exams::insert_exam(&mut tx, exam, ExamStatus::Closed, at).await? else {
         return Err(EditError::Invalid(format!(
             "考试代码 {} 已被使用",
             exam.code
@@ -271,13 +272,10 @@ async fn write_rooms(
 pub async fn set_status(
     db: &Db,
     id: i64,
-    status: &str,
+    status: ExamStatus,
     actor: &Actor<'_>,
     at: i64,
 ) -> Result<bool, EditError> {
-    if !matches!(status, "open" | "closed") {
-        return Err(EditError::Invalid("未知的报名状态".into()));
-    }
     let mut tx = db.write.begin().await?;
     let done =
         sqlx::query("UPDATE exams SET status = $2, updated_at = $3 WHERE id = $1 AND status <> $2")
@@ -293,10 +291,9 @@ pub async fn set_status(
     let entry = Entry {
         admin_id: Some(actor.admin_id),
         actor: actor.username,
-        action: if status == "open" {
-            "exam.open"
-        } else {
-            "exam.close"
+        action: match status {
+            ExamStatus::Open => "exam.open",
+            ExamStatus::Closed => "exam.close",
         },
         target: format!("exam:{id}"),
         amount_fen: None,

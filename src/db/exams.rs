@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 
 use super::{Db, is_unique_violation};
 use crate::domain::exam::NewExam;
+use crate::domain::states::ExamStatus;
 use crate::util::now;
 
 #[derive(Debug, Clone, Serialize)]
@@ -20,7 +21,7 @@ pub struct Exam {
     pub closes_at: i64,
     pub starts_at: i64,
     pub venue: String,
-    pub status: String,
+    pub status: ExamStatus,
 }
 
 impl Exam {
@@ -29,7 +30,7 @@ impl Exam {
     }
 
     pub fn is_open_at(&self, t: i64) -> bool {
-        self.status == "open" && self.opens_at <= t && t < self.closes_at
+        self.status == ExamStatus::Open && self.opens_at <= t && t < self.closes_at
     }
 }
 
@@ -67,7 +68,7 @@ pub async fn create(db: &Db, exam: &NewExam) -> Result<i64, CreateExamError> {
     exam.validate_with_rooms(&rooms)?;
     let t = now();
     let mut tx = db.write.begin().await?;
-    let Some(id) = insert_exam(&mut tx, exam, "open", t).await? else {
+    let Some(id) = insert_exam(&mut tx, exam, ExamStatus::Open, t).await? else {
         return Err(CreateExamError::DuplicateCode(exam.code.clone()));
     };
     for room in rooms {
@@ -89,7 +90,7 @@ pub async fn create(db: &Db, exam: &NewExam) -> Result<i64, CreateExamError> {
 pub async fn insert_exam(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     exam: &NewExam,
-    status: &str,
+    status: ExamStatus,
     at: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
     let inserted = sqlx::query(
@@ -138,10 +139,11 @@ pub async fn find_by_code(db: &Db, code: &str) -> Result<Option<Exam>, sqlx::Err
 /// Exams candidates can see: open ones whose registration has not closed yet.
 pub async fn list_visible(db: &Db, at: i64) -> Result<Vec<Exam>, sqlx::Error> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM exams WHERE status = 'open' AND closes_at > $1 ORDER BY opens_at, id"
+        "SELECT {COLUMNS} FROM exams WHERE status = $2 AND closes_at > $1 ORDER BY opens_at, id"
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(at)
+        .bind(ExamStatus::Open)
         .fetch_all(&db.read)
         .await?
         .iter()

@@ -24,6 +24,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0002_ticket_batches.sql"),
         postgres: include_str!("../../migrations/postgres/0002_ticket_batches.sql"),
     },
+    Migration {
+        version: 3,
+        name: "callback_refusals",
+        sqlite: include_str!("../../migrations/sqlite/0003_callback_refusals.sql"),
+        postgres: include_str!("../../migrations/postgres/0003_callback_refusals.sql"),
+    },
 ];
 
 /// Applies what is missing; returns how many migrations ran. Safe when several instances start at

@@ -20,6 +20,7 @@ pub mod photos;
 pub mod refunds;
 pub mod registrations;
 pub mod seating;
+pub mod states;
 pub mod ticket_batches;
 
 use std::path::Path;
@@ -154,6 +155,20 @@ impl Db {
 fn sqlite_path(url: &str) -> String {
     let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
     rest.split('?').next().unwrap_or_default().to_string()
+}
+
+/// The `id` of every row a query finds (the jobs' and the bulk prints' lists of work).
+async fn ids(
+    query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    pool: &AnyPool,
+) -> Result<Vec<i64>, sqlx::Error> {
+    use sqlx::Row;
+    query
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get("id"))
+        .collect()
 }
 
 /// True when a write failed because a UNIQUE constraint (or index) refused it.

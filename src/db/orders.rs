@@ -4,6 +4,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{Db, is_unique_violation};
+use crate::domain::states::{CallbackKind, CallbackOutcome, Flag, OrderStatus, RegistrationStatus};
+use wechat_pay_v2::SignType;
 
 #[derive(Debug, Clone)]
 pub struct Order {
@@ -11,8 +13,8 @@ pub struct Order {
     pub registration_id: i64,
     pub out_trade_no: String,
     pub total_fee: i64,
-    pub sign_type: String,
-    pub status: String,
+    pub sign_type: SignType,
+    pub status: OrderStatus,
     pub prepay_id: Option<String>,
     pub prepay_expires_at: Option<i64>,
     pub transaction_id: Option<String>,
@@ -28,7 +30,7 @@ fn from_row(row: &AnyRow) -> Result<Order, sqlx::Error> {
         registration_id: row.try_get("registration_id")?,
         out_trade_no: row.try_get("out_trade_no")?,
         total_fee: row.try_get("total_fee")?,
-        sign_type: row.try_get("sign_type")?,
+        sign_type: super::states::sign_type(row, "sign_type")?,
         status: row.try_get("status")?,
         prepay_id: row.try_get("prepay_id")?,
         prepay_expires_at: row.try_get("prepay_expires_at")?,
@@ -51,6 +53,7 @@ pub async fn open_for_registration(
     db: &Db,
     registration_id: i64,
 ) -> Result<Option<Order>, sqlx::Error> {
+    // Literal states: the partial unique index of open orders is the one index on registration_id.
     let sql = format!(
         "SELECT {COLUMNS} FROM orders WHERE registration_id = $1 AND status IN ('created', 'prepaid')"
     );
@@ -104,17 +107,18 @@ pub async fn insert(
     registration_id: i64,
     out_trade_no: &str,
     total_fee: i64,
-    sign_type: &str,
+    sign_type: SignType,
     at: i64,
 ) -> Result<Option<Order>, sqlx::Error> {
     let inserted = sqlx::query(
         "INSERT INTO orders (registration_id, out_trade_no, total_fee, sign_type, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, 'created', $5, $5) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
     )
     .bind(registration_id)
     .bind(out_trade_no)
     .bind(total_fee)
-    .bind(sign_type)
+    .bind(sign_type.as_str())
+    .bind(OrderStatus::Created)
     .bind(at)
     .fetch_one(&db.write)
     .await;
@@ -136,22 +140,25 @@ pub async fn set_prepay(
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.write.begin().await?;
     sqlx::query(
-        "UPDATE orders SET status = 'prepaid', prepay_id = $2, prepay_expires_at = $3, updated_at = $4 \
-         WHERE id = $1 AND status IN ('created', 'prepaid')",
+        "UPDATE orders SET status = $5, prepay_id = $2, prepay_expires_at = $3, updated_at = $4 \
+         WHERE id = $1 AND status IN ($6, $5)",
     )
     .bind(order.id)
     .bind(prepay_id)
     .bind(prepay_expires_at)
     .bind(at)
+    .bind(OrderStatus::Prepaid)
+    .bind(OrderStatus::Created)
     .execute(&mut *tx)
     .await?;
     sqlx::query(
         "UPDATE registrations SET hold_expires_at = $2, updated_at = $3 \
-         WHERE id = $1 AND status = 'pending_payment' AND (hold_expires_at IS NULL OR hold_expires_at < $2)",
+         WHERE id = $1 AND status = $4 AND (hold_expires_at IS NULL OR hold_expires_at < $2)",
     )
     .bind(order.registration_id)
     .bind(hold_until)
     .bind(at)
+    .bind(RegistrationStatus::PendingPayment)
     .execute(&mut *tx)
     .await?;
     tx.commit().await
@@ -160,11 +167,14 @@ pub async fn set_prepay(
 /// Marks an order closed after WeChat closed it (or never had it).
 pub async fn mark_closed(db: &Db, order_id: i64, at: i64) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE orders SET status = 'closed', closed_at = $2, updated_at = $2 \
-         WHERE id = $1 AND status IN ('created', 'prepaid')",
+        "UPDATE orders SET status = $3, closed_at = $2, updated_at = $2 \
+         WHERE id = $1 AND status IN ($4, $5)",
     )
     .bind(order_id)
     .bind(at)
+    .bind(OrderStatus::Closed)
+    .bind(OrderStatus::Created)
+    .bind(OrderStatus::Prepaid)
     .execute(&db.write)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -189,12 +199,14 @@ pub async fn claim(
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE orders SET claimed_by = $2, claim_until = $4 \
-         WHERE id = $1 AND status IN ('created', 'prepaid') AND (claim_until IS NULL OR claim_until < $3)",
+         WHERE id = $1 AND status IN ($5, $6) AND (claim_until IS NULL OR claim_until < $3)",
     )
     .bind(order_id)
     .bind(worker)
     .bind(at)
     .bind(until)
+    .bind(OrderStatus::Created)
+    .bind(OrderStatus::Prepaid)
     .execute(&db.write)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -208,55 +220,38 @@ pub async fn release_claim(db: &Db, order_id: i64) -> Result<(), sqlx::Error> {
         .map(|_| ())
 }
 
-/// Open orders no worker holds, oldest first, that also match `extra`: a fixed condition of this
-/// module's own over `o` and `r`, with `$1` the time and `$3…` the `more` values.
-async fn open_ids(
+/// Open orders whose registration's hold has ended, oldest first: the job queries them and
+/// closes those still unpaid.
+pub async fn hold_ended_ids(db: &Db, at: i64, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
+    open_ids(db, "r.hold_expires_at <= $1", at, limit).await
+}
+
+/// Prepaid orders within their hold whose notify is `overdue` seconds late and that were not
+/// queried in the last `every` seconds, oldest first: the job asks WeChat about them.
+pub async fn unanswered_ids(
     db: &Db,
-    extra: &'static str,
     at: i64,
+    overdue: i64,
+    every: i64,
     limit: i64,
-    more: &[i64],
 ) -> Result<Vec<i64>, sqlx::Error> {
+    let filter = format!(
+        "o.status = 'prepaid' AND r.hold_expires_at > $1 AND o.created_at <= $1 - {overdue} \
+         AND (o.last_queried_at IS NULL OR o.last_queried_at <= $1 - {every})"
+    );
+    open_ids(db, &filter, at, limit).await
+}
+
+/// Ids of open orders matching a job's filter, oldest first. The open statuses stay literals:
+/// the order's (status, created_at) index and the partial one are matched by them.
+async fn open_ids(db: &Db, filter: &str, at: i64, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
     let sql = format!(
         "SELECT o.id FROM orders o JOIN registrations r ON r.id = o.registration_id \
-         WHERE o.status IN ('created', 'prepaid') AND (o.claim_until IS NULL OR o.claim_until < $1) AND {extra} \
+         WHERE o.status IN ('created', 'prepaid') AND (o.claim_until IS NULL OR o.claim_until < $1) AND {filter} \
          ORDER BY o.created_at LIMIT $2"
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at).bind(limit);
-    for value in more {
-        query = query.bind(*value);
-    }
-    query
-        .fetch_all(&db.read)
-        .await?
-        .iter()
-        .map(|r| r.try_get("id"))
-        .collect()
-}
-
-/// Open orders whose payment hold has ended at `at`.
-pub async fn expired_open_ids(db: &Db, at: i64, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
-    open_ids(db, "r.hold_expires_at <= $1", at, limit, &[]).await
-}
-
-/// An order is queried when it has waited this long for its notify…
-pub const QUERY_AFTER: i64 = 3 * 60;
-/// …and again at most this often.
-pub const QUERY_EVERY: i64 = 60;
-
-/// Placed orders still within their hold that have waited [`QUERY_AFTER`] for their notify and
-/// were not queried in the last [`QUERY_EVERY`].
-pub async fn overdue_prepaid_ids(db: &Db, at: i64, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
-    const OVERDUE: &str = "o.status = 'prepaid' AND r.hold_expires_at > $1 AND o.created_at <= $3 \
-         AND (o.last_queried_at IS NULL OR o.last_queried_at <= $4)";
-    open_ids(
-        db,
-        OVERDUE,
-        at,
-        limit,
-        &[at - QUERY_AFTER, at - QUERY_EVERY],
-    )
-    .await
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(at).bind(limit);
+    super::ids(query, &db.read).await
 }
 
 /// What recording a payment did, and whether the seat was given in the same commit.
@@ -350,6 +345,7 @@ pub async fn mark_paid(
     paid_fee: i64,
     at: i64,
 ) -> Result<Marked, sqlx::Error> {
+    // The payment path keeps its states literal (see `db::states`).
     let won = sqlx::query(
         "UPDATE orders SET status = 'paid', transaction_id = $2, paid_fee = $3, paid_at = $4, updated_at = $4, \
          claimed_by = NULL, claim_until = NULL WHERE id = $1 AND status IN ('created', 'prepaid', 'closed') \
@@ -430,7 +426,7 @@ async fn reinstate_or_queue_refund(
     if seat {
         let back = sqlx::query(
             "UPDATE registrations SET status = 'paid', paid_at = $2, updated_at = $2, \
-             flags = flags || 'paid_after_expiry;' \
+             flags = flags || $3 \
              WHERE id = $1 AND status IN ('expired', 'cancelled') \
              AND NOT EXISTS (SELECT 1 FROM registrations live WHERE live.exam_id = registrations.exam_id \
                  AND live.id <> registrations.id AND live.status IN ('pending_payment', 'paid', 'refunding') \
@@ -438,6 +434,7 @@ async fn reinstate_or_queue_refund(
         )
         .bind(registration_id)
         .bind(at)
+        .bind(Flag::appended(&[Flag::PaidAfterExpiry]))
         .execute(&mut *conn)
         .await?;
         if back.rows_affected() == 1 {
@@ -452,11 +449,11 @@ async fn reinstate_or_queue_refund(
         .await?;
     }
     sqlx::query(
-        "UPDATE registrations SET needs_refund = 1, updated_at = $2, \
-         flags = flags || 'paid_after_expiry;no_seat;' WHERE id = $1",
+        "UPDATE registrations SET needs_refund = 1, updated_at = $2, flags = flags || $3 WHERE id = $1",
     )
     .bind(registration_id)
     .bind(at)
+    .bind(Flag::appended(&[Flag::PaidAfterExpiry, Flag::NoSeat]))
     .execute(&mut *conn)
     .await?;
     tracing::warn!(
@@ -469,10 +466,10 @@ async fn reinstate_or_queue_refund(
 /// Keeps every callback as received, whatever became of it.
 pub async fn log_callback(
     conn: &mut AnyConnection,
-    kind: &str,
+    kind: CallbackKind,
     out_trade_no: Option<&str>,
     body: &str,
-    outcome: &str,
+    outcome: &CallbackOutcome,
     at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(

@@ -5,6 +5,7 @@
 //! round trips, not the work, were what the single writer spent its time on.
 //!
 //! Rows go in as `VALUES` lists, whose columns both SQLite and PostgreSQL name `column1`, `column2`, …
+//! States are SQL literals here, as on the one-row payment path; `db::states` tests them.
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,6 +13,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Row};
 
+use crate::domain::states::{CallbackKind, CallbackOutcome};
 use examdesk_tickets::number::ticket_number;
 
 /// Rows per statement: well under SQLite's and PostgreSQL's limits on bound parameters.
@@ -246,7 +248,7 @@ fn values_from(rows: usize, cols: usize, first: usize) -> String {
 pub struct Callback<'a> {
     pub out_trade_no: Option<&'a str>,
     pub body: &'a str,
-    pub outcome: &'a str,
+    pub outcome: CallbackOutcome,
     pub at: i64,
 }
 
@@ -262,11 +264,11 @@ pub async fn log_pay_callbacks(
         ));
         for c in chunk {
             q = q
-                .bind("pay")
+                .bind(CallbackKind::Pay)
                 .bind(c.at)
                 .bind(c.out_trade_no)
                 .bind(c.body)
-                .bind(c.outcome);
+                .bind(&c.outcome);
         }
         q.execute(&mut *conn).await?;
     }

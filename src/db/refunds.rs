@@ -13,9 +13,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::audit::{self, Entry};
 use super::{Db, is_unique_violation};
-
-/// Refund statuses that hold (or have paid out) money: what is left to refund excludes them.
-pub const LIVE: &str = "('requested', 'processing', 'success')";
+use crate::domain::states::{OrderStatus, RefundStatus, RegistrationStatus};
 
 #[derive(Debug, Clone)]
 pub struct Refund {
@@ -24,7 +22,7 @@ pub struct Refund {
     pub out_refund_no: String,
     pub refund_fee: i64,
     pub reason: String,
-    pub status: String,
+    pub status: RefundStatus,
     pub refund_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -96,10 +94,11 @@ pub async fn for_registration(db: &Db, registration_id: i64) -> Result<Vec<Refun
 /// Newest first, optionally only one status.
 pub async fn page(
     db: &Db,
-    status: &str,
+    status: Option<RefundStatus>,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Refund>, i64), sqlx::Error> {
+    let status = status.map_or("", RefundStatus::as_str);
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE ($1 = '' OR f.status = $1) ORDER BY f.id DESC LIMIT $2 OFFSET $3"
     )))
@@ -126,14 +125,18 @@ pub async fn remaining(db: &Db, order_id: i64) -> Result<i64, sqlx::Error> {
 }
 
 async fn remaining_on(conn: &mut sqlx::AnyConnection, order_id: i64) -> Result<i64, sqlx::Error> {
-    let sql = format!(
+    let [requested, processing, success] = RefundStatus::HOLDING_MONEY;
+    let row = sqlx::query(
         "SELECT COALESCE(o.paid_fee, o.total_fee) - CAST(COALESCE((SELECT SUM(f.refund_fee) FROM refunds f \
-         WHERE f.order_id = o.id AND f.status IN {LIVE}), 0) AS BIGINT) AS left_fen \
-         FROM orders o WHERE o.id = $1 AND o.status = 'paid'"
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(order_id)
-        .fetch_optional(&mut *conn)
+         WHERE f.order_id = o.id AND f.status IN ($2, $3, $4)), 0) AS BIGINT) AS left_fen \
+         FROM orders o WHERE o.id = $1 AND o.status = $5",
+    )
+    .bind(order_id)
+    .bind(requested)
+    .bind(processing)
+    .bind(success)
+    .bind(OrderStatus::Paid)
+    .fetch_optional(&mut *conn)
         .await?;
     Ok(match row {
         Some(r) => r.try_get::<i64, _>("left_fen")?.max(0),
@@ -169,8 +172,9 @@ pub async fn request(db: &Db, new: &NewRefund<'_>, at: i64) -> Result<RequestOut
     let mut tx = db.write.begin().await?;
     // A no-op UPDATE takes the row lock on PostgreSQL (SQLite has one writer anyway).
     let locked =
-        sqlx::query("UPDATE orders SET updated_at = updated_at WHERE id = $1 AND status = 'paid'")
+        sqlx::query("UPDATE orders SET updated_at = updated_at WHERE id = $1 AND status = $2")
             .bind(new.order_id)
+            .bind(OrderStatus::Paid)
             .execute(&mut *tx)
             .await?;
     if locked.rows_affected() != 1 {
@@ -188,7 +192,7 @@ pub async fn request(db: &Db, new: &NewRefund<'_>, at: i64) -> Result<RequestOut
     }
     let inserted = sqlx::query(
         "INSERT INTO refunds (order_id, out_refund_no, refund_fee, reason, status, admin_id, claimed_by, \
-         claim_until, created_at, updated_at) VALUES ($1, $2, $3, $4, 'requested', $5, $6, $7, $8, $8) RETURNING id",
+         claim_until, created_at, updated_at) VALUES ($1, $2, $3, $4, $9, $5, $6, $7, $8, $8) RETURNING id",
     )
     .bind(new.order_id)
     .bind(new.out_refund_no)
@@ -198,6 +202,7 @@ pub async fn request(db: &Db, new: &NewRefund<'_>, at: i64) -> Result<RequestOut
     .bind(new.worker)
     .bind(at + 60)
     .bind(at)
+    .bind(RefundStatus::Requested)
     .fetch_one(&mut *tx)
     .await;
     let id: i64 = match inserted {
@@ -219,10 +224,12 @@ pub async fn request(db: &Db, new: &NewRefund<'_>, at: i64) -> Result<RequestOut
     if new.refund_fee == left {
         // The last of the money is on its way back: the registration is no longer simply paid.
         sqlx::query(
-            "UPDATE registrations SET status = 'refunding', updated_at = $2 WHERE id = $1 AND status = 'paid'",
+            "UPDATE registrations SET status = $3, updated_at = $2 WHERE id = $1 AND status = $4",
         )
         .bind(registration_id)
         .bind(at)
+        .bind(RegistrationStatus::Refunding)
+        .bind(RegistrationStatus::Paid)
         .execute(&mut *tx)
         .await?;
     }
@@ -271,13 +278,15 @@ pub async fn mark_processing(
     query_at: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE refunds SET status = 'processing', refund_id = $2, updated_at = $3, claimed_by = NULL, \
-         claim_until = $4 WHERE id = $1 AND status = 'requested'",
+        "UPDATE refunds SET status = $5, refund_id = $2, updated_at = $3, claimed_by = NULL, \
+         claim_until = $4 WHERE id = $1 AND status = $6",
     )
     .bind(id)
     .bind(refund_id)
     .bind(at)
     .bind(query_at)
+    .bind(RefundStatus::Processing)
+    .bind(RefundStatus::Requested)
     .execute(&db.write)
     .await
     .map(|_| ())
@@ -293,12 +302,14 @@ pub async fn claim(
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE refunds SET claimed_by = $2, claim_until = $4 WHERE id = $1 \
-         AND status IN ('requested', 'processing') AND (claim_until IS NULL OR claim_until < $3)",
+         AND status IN ($5, $6) AND (claim_until IS NULL OR claim_until < $3)",
     )
     .bind(id)
     .bind(worker)
     .bind(at)
     .bind(until)
+    .bind(RefundStatus::Requested)
+    .bind(RefundStatus::Processing)
     .execute(&db.write)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -306,38 +317,38 @@ pub async fn claim(
 
 /// Refunds a job should look at: unsent or unfinished, and not held by anyone.
 pub async fn due_ids(db: &Db, at: i64, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query(
-        "SELECT id FROM refunds WHERE status IN ('requested', 'processing') \
+    let query = sqlx::query(
+        "SELECT id FROM refunds WHERE status IN ($3, $4) \
          AND (claim_until IS NULL OR claim_until < $1) ORDER BY id LIMIT $2",
     )
     .bind(at)
     .bind(limit)
-    .fetch_all(&db.read)
-    .await?
-    .iter()
-    .map(|r| r.try_get("id"))
-    .collect()
+    .bind(RefundStatus::Requested)
+    .bind(RefundStatus::Processing);
+    super::ids(query, &db.read).await
 }
 
 /// Back to `requested` so the same out_refund_no is sent again (WeChat never saw it).
 pub async fn mark_unsent(db: &Db, id: i64, at: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE refunds SET status = 'requested', updated_at = $2, claimed_by = NULL, claim_until = NULL \
-         WHERE id = $1 AND status = 'processing'",
+        "UPDATE refunds SET status = $3, updated_at = $2, claimed_by = NULL, claim_until = NULL \
+         WHERE id = $1 AND status = $4",
     )
     .bind(id)
     .bind(at)
+    .bind(RefundStatus::Requested)
+    .bind(RefundStatus::Processing)
     .execute(&db.write)
     .await
     .map(|_| ())
 }
 
-/// A final answer for a refund (`success`, `failed` or `closed`), applied once: repeats of the
+/// A final answer for a refund (`Success`, `Failed` or `Closed`), applied once: repeats of the
 /// same notify, or a query after it, change nothing. Returns whether this call applied it.
 pub async fn finish(
     db: &Db,
     id: i64,
-    status: &str,
+    status: RefundStatus,
     refund_id: Option<&str>,
     how: &str,
     at: i64,
@@ -345,12 +356,14 @@ pub async fn finish(
     let mut tx = db.write.begin().await?;
     let done = sqlx::query(
         "UPDATE refunds SET status = $2, refund_id = COALESCE($3, refund_id), updated_at = $4, \
-         claimed_by = NULL, claim_until = NULL WHERE id = $1 AND status IN ('requested', 'processing')",
+         claimed_by = NULL, claim_until = NULL WHERE id = $1 AND status IN ($5, $6)",
     )
     .bind(id)
     .bind(status)
     .bind(refund_id)
     .bind(at)
+    .bind(RefundStatus::Requested)
+    .bind(RefundStatus::Processing)
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() != 1 {
@@ -373,8 +386,8 @@ pub async fn finish(
         admin_id: None,
         actor: "wechat",
         action: match status {
-            "success" => "refund.success",
-            "closed" => "refund.closed",
+            RefundStatus::Success => "refund.success",
+            RefundStatus::Closed => "refund.closed",
             _ => "refund.failed",
         },
         target: format!("registration:{registration_id}"),
@@ -396,25 +409,31 @@ async fn settle_registration(
     at: i64,
 ) -> Result<&'static str, sqlx::Error> {
     let sums = sqlx::query(
-        "SELECT COALESCE(o.paid_fee, o.total_fee) AS paid, \
-         CAST(COALESCE((SELECT SUM(refund_fee) FROM refunds WHERE order_id = o.id AND status = 'success'), 0) AS BIGINT) AS back, \
-         (SELECT COUNT(*) FROM refunds WHERE order_id = o.id AND status IN ('requested', 'processing')) AS in_flight \
+        "SELECT COALESCE(o.paid_fee, o.total_fee) AS paid_fen, \
+         CAST(COALESCE((SELECT SUM(refund_fee) FROM refunds WHERE order_id = o.id AND status = $2), 0) AS BIGINT) AS back, \
+         (SELECT COUNT(*) FROM refunds WHERE order_id = o.id AND status IN ($3, $4)) AS in_flight \
          FROM orders o WHERE o.id = $1",
     )
     .bind(order_id)
+    .bind(RefundStatus::Success)
+    .bind(RefundStatus::Requested)
+    .bind(RefundStatus::Processing)
     .fetch_one(&mut **tx)
     .await?;
-    let paid: i64 = sums.try_get("paid")?;
+    let paid: i64 = sums.try_get("paid_fen")?;
     let back: i64 = sums.try_get("back")?;
     let in_flight: i64 = sums.try_get("in_flight")?;
     if back >= paid {
         // Held a seat (paid or refunding): the seat goes back to the exam and the ticket is void.
         let voided = sqlx::query(
-            "UPDATE registrations SET status = 'refunded', needs_refund = 0, room_id = NULL, seat_no = NULL, \
-             ticket_version = ticket_version + 1, updated_at = $2 WHERE id = $1 AND status IN ('paid', 'refunding')",
+            "UPDATE registrations SET status = $3, needs_refund = 0, room_id = NULL, seat_no = NULL, \
+             ticket_version = ticket_version + 1, updated_at = $2 WHERE id = $1 AND status IN ($4, $5)",
         )
         .bind(registration_id)
         .bind(at)
+        .bind(RegistrationStatus::Refunded)
+        .bind(RegistrationStatus::Paid)
+        .bind(RegistrationStatus::Refunding)
         .execute(&mut **tx)
         .await?;
         if voided.rows_affected() == 1 {
@@ -430,11 +449,14 @@ async fn settle_registration(
         }
         // Paid after its hold ended and never seated: only the queue entry ends.
         let queued = sqlx::query(
-            "UPDATE registrations SET status = 'refunded', needs_refund = 0, updated_at = $2 \
-             WHERE id = $1 AND needs_refund = 1 AND status IN ('expired', 'cancelled')",
+            "UPDATE registrations SET status = $3, needs_refund = 0, updated_at = $2 \
+             WHERE id = $1 AND needs_refund = 1 AND status IN ($4, $5)",
         )
         .bind(registration_id)
         .bind(at)
+        .bind(RegistrationStatus::Refunded)
+        .bind(RegistrationStatus::Expired)
+        .bind(RegistrationStatus::Cancelled)
         .execute(&mut **tx)
         .await?;
         if queued.rows_affected() == 1 {
@@ -444,10 +466,12 @@ async fn settle_registration(
     }
     if in_flight == 0 {
         let back_to_paid = sqlx::query(
-            "UPDATE registrations SET status = 'paid', updated_at = $2 WHERE id = $1 AND status = 'refunding'",
+            "UPDATE registrations SET status = $3, updated_at = $2 WHERE id = $1 AND status = $4",
         )
         .bind(registration_id)
         .bind(at)
+        .bind(RegistrationStatus::Paid)
+        .bind(RegistrationStatus::Refunding)
         .execute(&mut **tx)
         .await?;
         if back_to_paid.rows_affected() == 1 {

@@ -5,8 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Db, is_unique_violation};
-
-pub const LIVE: [&str; 3] = ["pending_payment", "paid", "refunding"];
+use crate::domain::states::{ExamStatus, Flag, Flags, OrderStatus, RegistrationStatus};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Registration {
@@ -17,14 +16,13 @@ pub struct Registration {
     pub name: String,
     pub id_number: String,
     pub phone: String,
-    pub status: String,
+    pub status: RegistrationStatus,
     pub ticket_no: Option<String>,
     pub room: Option<String>,
     pub seat_no: Option<i64>,
+    /// What staff should know, and whether the payment waits for a refund.
     #[serde(skip)]
-    pub needs_refund: bool,
-    #[serde(skip)]
-    pub flags: String,
+    pub flags: Flags,
     #[serde(skip)]
     pub hold_expires_at: Option<i64>,
     #[serde(skip)]
@@ -51,8 +49,7 @@ pub fn from_row(row: &AnyRow) -> Result<Registration, sqlx::Error> {
         ticket_no: row.try_get("ticket_no")?,
         room: row.try_get("room")?,
         seat_no: row.try_get("seat_no")?,
-        needs_refund: row.try_get::<i64, _>("needs_refund")? != 0,
-        flags: row.try_get("flags")?,
+        flags: super::states::flags(row)?,
         hold_expires_at: row.try_get("hold_expires_at")?,
         created_at: row.try_get("created_at")?,
         paid_at: row.try_get("paid_at")?,
@@ -89,11 +86,12 @@ pub async fn hold_seat(db: &Db, new: &NewRegistration<'_>, at: i64) -> Result<i6
     // through the readers answers them without queueing behind the single writer; the
     // conditional UPDATE below still decides for everyone who may get a seat.
     let seat_left = sqlx::query(
-        "SELECT 1 AS one FROM exams WHERE id = $1 AND status = 'open' AND opens_at <= $2 \
+        "SELECT 1 AS one FROM exams WHERE id = $1 AND status = $3 AND opens_at <= $2 \
          AND closes_at > $2 AND seats_taken < capacity",
     )
     .bind(new.exam_id)
     .bind(at)
+    .bind(ExamStatus::Open)
     .fetch_optional(&db.read)
     .await?;
     if seat_left.is_none() {
@@ -102,10 +100,11 @@ pub async fn hold_seat(db: &Db, new: &NewRegistration<'_>, at: i64) -> Result<i6
     let mut tx = db.write.begin().await?;
     let held = sqlx::query(
         "UPDATE exams SET seats_taken = seats_taken + 1, updated_at = $2 \
-         WHERE id = $1 AND status = 'open' AND opens_at <= $2 AND closes_at > $2 AND seats_taken < capacity",
+         WHERE id = $1 AND status = $3 AND opens_at <= $2 AND closes_at > $2 AND seats_taken < capacity",
     )
     .bind(new.exam_id)
     .bind(at)
+    .bind(ExamStatus::Open)
     .execute(&mut *tx)
     .await?;
     if held.rows_affected() != 1 {
@@ -114,7 +113,7 @@ pub async fn hold_seat(db: &Db, new: &NewRegistration<'_>, at: i64) -> Result<i6
     }
     let inserted = sqlx::query(
         "INSERT INTO registrations (exam_id, candidate_id, name, id_number, phone, status, hold_expires_at, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending_payment', $6, $7, $7) RETURNING id",
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $8, $6, $7, $7) RETURNING id",
     )
     .bind(new.exam_id)
     .bind(new.candidate_id)
@@ -123,6 +122,7 @@ pub async fn hold_seat(db: &Db, new: &NewRegistration<'_>, at: i64) -> Result<i6
     .bind(new.phone)
     .bind(new.hold_expires_at)
     .bind(at)
+    .bind(RegistrationStatus::PendingPayment)
     .fetch_one(&mut *tx)
     .await;
     match inserted {
@@ -140,6 +140,7 @@ pub async fn hold_seat(db: &Db, new: &NewRegistration<'_>, at: i64) -> Result<i6
 }
 
 async fn which_duplicate(db: &Db, new: &NewRegistration<'_>) -> Result<HoldError, sqlx::Error> {
+    // The live statuses as literals: the partial unique index they name is the one to use.
     let same_candidate = sqlx::query(
         "SELECT COUNT(*) AS n FROM registrations WHERE exam_id = $1 AND candidate_id = $2 \
          AND status IN ('pending_payment', 'paid', 'refunding')",
@@ -193,21 +194,23 @@ pub async fn list_owned(db: &Db, candidate_id: i64) -> Result<Vec<Registration>,
         .collect()
 }
 
-/// Ends an unpaid registration (`cancelled` or `expired`), closes its open order and frees its seat,
-/// all in one transaction. Returns false when it was no longer unpaid (paid meanwhile, or ended).
+/// Ends an unpaid registration (`Cancelled` or `Expired`), closes its open order and frees its
+/// seat, all in one transaction. Returns false when it was no longer unpaid (paid meanwhile, or
+/// ended).
 pub async fn release_unpaid(
     db: &Db,
     id: i64,
-    new_status: &str,
+    new_status: RegistrationStatus,
     at: i64,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = db.write.begin().await?;
     let ended = sqlx::query(
-        "UPDATE registrations SET status = $2, updated_at = $3 WHERE id = $1 AND status = 'pending_payment'",
+        "UPDATE registrations SET status = $2, updated_at = $3 WHERE id = $1 AND status = $4",
     )
     .bind(id)
     .bind(new_status)
     .bind(at)
+    .bind(RegistrationStatus::PendingPayment)
     .execute(&mut *tx)
     .await?;
     if ended.rows_affected() != 1 {
@@ -222,41 +225,43 @@ pub async fn release_unpaid(
     .bind(at)
     .execute(&mut *tx)
     .await?;
+    // The open statuses stay literal: the partial index of open orders is how this finds them.
     sqlx::query(
-        "UPDATE orders SET status = 'closed', closed_at = $2, updated_at = $2 \
+        "UPDATE orders SET status = $3, closed_at = $2, updated_at = $2 \
          WHERE registration_id = $1 AND status IN ('created', 'prepaid')",
     )
     .bind(id)
     .bind(at)
+    .bind(OrderStatus::Closed)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(true)
 }
 
-/// Appends a flag for staff (`name:detail;`) to the registration.
-pub async fn add_flag(db: &Db, registration_id: i64, flag: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE registrations SET flags = flags || $2 WHERE id = $1")
-        .bind(registration_id)
-        .bind(flag)
-        .execute(&db.write)
-        .await
-        .map(|_| ())
-}
-
-/// Unpaid registrations whose hold ended at `at` without an open order (the candidate never
-/// placed one, or it was closed): nothing at WeChat to close first.
-pub async fn expired_without_order(db: &Db, at: i64, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query(
+/// Unpaid registrations whose hold ended without an open order (none was ever placed), oldest
+/// first: the job ends them. Literal states: the open orders are found by their partial index.
+pub async fn holds_ended_without_order(
+    db: &Db,
+    at: i64,
+    limit: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let query = sqlx::query(
         "SELECT r.id FROM registrations r WHERE r.status = 'pending_payment' AND r.hold_expires_at <= $1 \
          AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.registration_id = r.id AND o.status IN ('created', 'prepaid')) \
          ORDER BY r.id LIMIT $2",
     )
     .bind(at)
-    .bind(limit)
-    .fetch_all(&db.read)
-    .await?
-    .iter()
-    .map(|r| r.try_get("id"))
-    .collect()
+    .bind(limit);
+    super::ids(query, &db.read).await
+}
+
+/// Raises a flag on the registration (staff see it on its page).
+pub async fn raise_flag(db: &Db, id: i64, flag: &Flag) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE registrations SET flags = flags || $2 WHERE id = $1")
+        .bind(id)
+        .bind(Flag::appended(std::slice::from_ref(flag)))
+        .execute(&db.write)
+        .await
+        .map(|_| ())
 }

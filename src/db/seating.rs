@@ -4,6 +4,7 @@
 use sqlx::Row;
 
 use super::{Db, is_unique_violation};
+use crate::domain::states::RegistrationStatus;
 use examdesk_tickets::number::ticket_number;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,7 @@ pub async fn seat_in_transaction(
     exam: Option<(i64, String)>,
     at: i64,
 ) -> Result<bool, sqlx::Error> {
+    // Literal states: this is the payment's own transaction (see `db::states`).
     let (exam_id, code) = match exam {
         Some(known) => known,
         None => {
@@ -108,9 +110,10 @@ pub async fn assign(
     for _ in 0..8 {
         let Some(row) = sqlx::query(
             "SELECT r.exam_id, e.code FROM registrations r JOIN exams e ON e.id = r.exam_id \
-             WHERE r.id = $1 AND r.status = 'paid' AND r.room_id IS NULL AND r.needs_refund = 0",
+             WHERE r.id = $1 AND r.status = $2 AND r.room_id IS NULL AND r.needs_refund = 0",
         )
         .bind(registration_id)
+        .bind(RegistrationStatus::Paid)
         .fetch_optional(&db.read)
         .await?
         else {
@@ -124,13 +127,14 @@ pub async fn assign(
         let taken = sqlx::query(
             "UPDATE registrations SET room_id = $2, seat_no = $3, ticket_no = $4, \
              ticket_version = ticket_version + 1, updated_at = $5 \
-             WHERE id = $1 AND status = 'paid' AND room_id IS NULL",
+             WHERE id = $1 AND status = $6 AND room_id IS NULL",
         )
         .bind(registration_id)
         .bind(room_id)
         .bind(seat_no)
         .bind(&number)
         .bind(at)
+        .bind(RegistrationStatus::Paid)
         .execute(&db.write)
         .await;
         match taken {
@@ -200,32 +204,26 @@ async fn free_seat(db: &Db, exam_id: i64) -> Result<(i64, i64, i64), SeatingErro
 
 /// Paid registrations still waiting for a seat (the job retries them).
 pub async fn unseated(db: &Db, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query(
-        "SELECT id FROM registrations WHERE status = 'paid' AND room_id IS NULL AND needs_refund = 0 \
+    let query = sqlx::query(
+        "SELECT id FROM registrations WHERE status = $2 AND room_id IS NULL AND needs_refund = 0 \
          ORDER BY paid_at LIMIT $1",
     )
     .bind(limit)
-    .fetch_all(&db.read)
-    .await?
-    .iter()
-    .map(|r| r.try_get("id"))
-    .collect()
+    .bind(RegistrationStatus::Paid);
+    super::ids(query, &db.read).await
 }
 
 /// Paid, seated registrations of an exam (optionally one room), in seat order: a bulk print.
 pub async fn seated(db: &Db, exam_id: i64, room_no: Option<i64>) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query(
+    let query = sqlx::query(
         "SELECT r.id FROM registrations r JOIN exam_rooms rm ON rm.id = r.room_id \
-         WHERE r.exam_id = $1 AND r.status = 'paid' AND ($2 IS NULL OR rm.room_no = $2) \
+         WHERE r.exam_id = $1 AND r.status = $3 AND ($2 IS NULL OR rm.room_no = $2) \
          ORDER BY rm.room_no, r.seat_no",
     )
     .bind(exam_id)
     .bind(room_no)
-    .fetch_all(&db.read)
-    .await?
-    .iter()
-    .map(|r| r.try_get("id"))
-    .collect()
+    .bind(RegistrationStatus::Paid);
+    super::ids(query, &db.read).await
 }
 
 /// Seats an exam's paid registrations anew by a shuffle whose seed is recorded on the exam, so the
@@ -263,17 +261,19 @@ pub async fn reshuffle(
         });
     }
     let ids: Vec<i64> = sqlx::query(
-        "SELECT id FROM registrations WHERE exam_id = $1 AND status = 'paid' AND needs_refund = 0 ORDER BY paid_at, id",
+        "SELECT id FROM registrations WHERE exam_id = $1 AND status = $2 AND needs_refund = 0 ORDER BY paid_at, id",
     )
     .bind(exam_id)
+    .bind(RegistrationStatus::Paid)
     .fetch_all(&mut *tx)
     .await?
     .iter()
     .map(|r| r.try_get("id"))
     .collect::<Result<_, _>>()?;
     let plan = shuffle(seed, &rooms, &ids).map_err(|e| SeatingError::Number(e.to_string()))?;
-    sqlx::query("UPDATE registrations SET room_id = NULL, seat_no = NULL, ticket_no = NULL WHERE exam_id = $1 AND status = 'paid'")
+    sqlx::query("UPDATE registrations SET room_id = NULL, seat_no = NULL, ticket_no = NULL WHERE exam_id = $1 AND status = $2")
         .bind(exam_id)
+        .bind(RegistrationStatus::Paid)
         .execute(&mut *tx)
         .await?;
     for a in &plan {

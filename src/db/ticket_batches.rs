@@ -3,6 +3,7 @@
 use sqlx::Row;
 
 use super::Db;
+use crate::domain::states::BatchStatus;
 
 pub struct Batch {
     pub id: i64,
@@ -10,7 +11,7 @@ pub struct Batch {
     pub room_no: Option<i64>,
     pub total: i64,
     pub done: i64,
-    pub status: String,
+    pub status: BatchStatus,
     pub created_by: String,
     pub created_at: i64,
 }
@@ -25,13 +26,14 @@ pub async fn create(
 ) -> Result<i64, sqlx::Error> {
     sqlx::query(
         "INSERT INTO ticket_batches (exam_id, room_no, total, status, created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'running', $4, $5, $5) RETURNING id",
+         VALUES ($1, $2, $3, $6, $4, $5, $5) RETURNING id",
     )
     .bind(exam_id)
     .bind(room_no)
     .bind(total)
     .bind(by)
     .bind(at)
+    .bind(BatchStatus::Running)
     .fetch_one(&db.write)
     .await?
     .try_get("id")
@@ -39,11 +41,12 @@ pub async fn create(
 
 pub async fn progress(db: &Db, id: i64, done: i64, at: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE ticket_batches SET done = $2, updated_at = $3 WHERE id = $1 AND status = 'running'",
+        "UPDATE ticket_batches SET done = $2, updated_at = $3 WHERE id = $1 AND status = $4",
     )
     .bind(id)
     .bind(done)
     .bind(at)
+    .bind(BatchStatus::Running)
     .execute(&db.write)
     .await
     .map(|_| ())
@@ -51,13 +54,18 @@ pub async fn progress(db: &Db, id: i64, done: i64, at: i64) -> Result<(), sqlx::
 
 pub async fn finish(db: &Db, id: i64, pdf: Option<&[u8]>, at: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE ticket_batches SET status = $2, pdf = $3, done = CASE WHEN $2 = 'done' THEN total ELSE done END, \
+        "UPDATE ticket_batches SET status = $2, pdf = $3, done = CASE WHEN $2 = $5 THEN total ELSE done END, \
          updated_at = $4 WHERE id = $1",
     )
     .bind(id)
-    .bind(if pdf.is_some() { "done" } else { "failed" })
+    .bind(if pdf.is_some() {
+        BatchStatus::Done
+    } else {
+        BatchStatus::Failed
+    })
     .bind(pdf)
     .bind(at)
+    .bind(BatchStatus::Done)
     .execute(&db.write)
     .await
     .map(|_| ())
@@ -86,8 +94,9 @@ pub async fn get(db: &Db, id: i64) -> Result<Option<Batch>, sqlx::Error> {
 }
 
 pub async fn pdf(db: &Db, id: i64) -> Result<Option<Vec<u8>>, sqlx::Error> {
-    sqlx::query("SELECT pdf FROM ticket_batches WHERE id = $1 AND status = 'done'")
+    sqlx::query("SELECT pdf FROM ticket_batches WHERE id = $1 AND status = $2")
         .bind(id)
+        .bind(BatchStatus::Done)
         .fetch_optional(&db.read)
         .await?
         .map(|r| r.try_get("pdf"))

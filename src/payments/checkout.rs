@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::db::orders::{self, Order};
 use crate::db::registrations::Registration;
 use crate::db::{candidates, exams};
+use crate::domain::states::RegistrationStatus;
 use crate::payments::reconcile;
 use crate::payments::{PaymentError, Payments};
 use crate::util::{now, random_hex};
@@ -34,12 +35,12 @@ pub async fn pay(
     client_ip: IpAddr,
 ) -> Result<PayArguments, PaymentError> {
     let wechat = payments.wechat()?;
-    match registration.status.as_str() {
-        "pending_payment" => {}
-        "paid" | "refunding" | "refunded" => {
+    match registration.status {
+        RegistrationStatus::PendingPayment => {}
+        RegistrationStatus::Paid | RegistrationStatus::Refunding | RegistrationStatus::Refunded => {
             return Err(PaymentError::AlreadyPaid);
         }
-        _ => {
+        RegistrationStatus::Cancelled | RegistrationStatus::Expired => {
             return Err(PaymentError::NotPayable);
         }
     }
@@ -115,7 +116,7 @@ async fn open_order(
     registration: &Registration,
     fee: i64,
 ) -> Result<Order, PaymentError> {
-    let sign_type = payments.wechat()?.config.sign_type.as_str();
+    let sign_type = payments.wechat()?.config.sign_type;
     for _ in 0..3 {
         if let Some(order) = orders::open_for_registration(&payments.db, registration.id).await? {
             return Ok(order);

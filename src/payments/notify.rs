@@ -3,8 +3,9 @@
 //! WeChat sends it again.
 
 use crate::db::orders::PaymentOutcome;
+use crate::domain::states::{CallbackOutcome, Refusal};
 use crate::payments::Payments;
-use crate::payments::writer::{Done, outcome_label};
+use crate::payments::writer::{Done, callback_outcome};
 use crate::util::now;
 use wechat_pay_v2::notify::{NotifyError, SUCCESS_REPLY, fail_reply, parse_pay_notify};
 
@@ -28,6 +29,17 @@ fn success() -> Reply {
     }
 }
 
+/// Why a notify that could not be read is refused; the error itself goes to the log (it may
+/// carry what the sender sent, and a refusal is kept as one of a few fixed reasons).
+pub fn refusal(e: &NotifyError) -> Refusal {
+    match e {
+        NotifyError::BadSignature => Refusal::BadSignature,
+        NotifyError::AppidMismatch(_) | NotifyError::MchIdMismatch(_) => Refusal::OtherMerchant,
+        NotifyError::Xml(_) => Refusal::MalformedXml,
+        _ => Refusal::InvalidNotify,
+    }
+}
+
 pub async fn handle_pay_notify(payments: &Payments, body: &[u8]) -> Reply {
     match process(payments, body).await {
         Ok(reply) => reply,
@@ -48,17 +60,12 @@ async fn process(payments: &Payments, body: &[u8]) -> Result<Reply, String> {
     let notify = match parse_pay_notify(&wechat.config, body, None) {
         Ok(n) => n,
         Err(e) => {
-            let outcome = match &e {
-                NotifyError::BadSignature => "refused: bad signature",
-                NotifyError::AppidMismatch(_) | NotifyError::MchIdMismatch(_) => {
-                    "refused: another merchant"
-                }
-                NotifyError::Xml(_) => "refused: malformed XML",
-                _ => "refused: invalid notify",
-            };
+            let refusal = refusal(&e);
             tracing::warn!(error = %e, "pay notify refused");
-            writer.log(None, text, outcome, at).await?;
-            return Ok(fail(outcome.trim_start_matches("refused: ")));
+            writer
+                .log(None, text, CallbackOutcome::Refused(refusal), at)
+                .await?;
+            return Ok(fail(refusal.reason()));
         }
     };
     let (order, applied) = match writer.notify(notify, text, at).await? {
@@ -76,7 +83,7 @@ async fn process(payments: &Payments, body: &[u8]) -> Result<Reply, String> {
     if outcome != PaymentOutcome::AlreadyRecorded {
         tracing::info!(
             out_trade_no = no,
-            outcome = outcome_label(&outcome),
+            outcome = callback_outcome(&outcome).text().as_ref(),
             "payment recorded"
         );
         if !applied.seated {

@@ -3,6 +3,7 @@
 
 use crate::db::orders::{self, Order, PaymentOutcome};
 use crate::db::registrations;
+use crate::domain::states::RegistrationStatus;
 use crate::payments::{PaymentError, Payments};
 use crate::util::now;
 use wechat_pay_v2::pay::{PayError, TradeState};
@@ -93,33 +94,34 @@ async fn close_order(payments: &Payments, order: &Order) -> Result<(), PaymentEr
     }
 }
 
-/// What became of an expired hold.
+/// What [`expire`] did with an order whose hold had ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expired {
-    /// WeChat had the payment after all; it is recorded.
+pub enum Expiry {
+    /// WeChat had the payment after all: it is recorded.
     Paid,
-    /// Closed at WeChat and the seat released.
-    Closed,
-    /// WeChat closes no order younger than five minutes; a later pass closes it.
+    /// Unpaid, but younger than WeChat lets one close: left for a later pass.
     TooYoungToClose,
+    /// Closed, and the registration's seat released.
+    Closed,
 }
 
 /// An expired hold: query first (a payment is recorded), otherwise close at WeChat and release.
-pub async fn expire(payments: &Payments, order: &Order, at: i64) -> Result<Expired, PaymentError> {
+pub async fn expire(payments: &Payments, order: &Order, at: i64) -> Result<Expiry, PaymentError> {
     match query_and_record(payments, order).await? {
-        QueryResult::Paid(_) => return Ok(Expired::Paid),
+        QueryResult::Paid(_) => return Ok(Expiry::Paid),
         QueryResult::Unknown => {
             orders::mark_closed(&payments.db, order.id, at).await?;
         }
         QueryResult::NotPaid(_) => {
             if at - order.created_at < MIN_CLOSE_AGE {
-                return Ok(Expired::TooYoungToClose);
+                return Ok(Expiry::TooYoungToClose);
             }
             close_order(payments, order).await?;
         }
     }
-    registrations::release_unpaid(&payments.db, order.registration_id, "expired", at).await?;
-    Ok(Expired::Closed)
+    let expired = RegistrationStatus::Expired;
+    registrations::release_unpaid(&payments.db, order.registration_id, expired, at).await?;
+    Ok(Expiry::Closed)
 }
 
 /// Work that follows a recorded payment (the seat); failures are retried by the jobs.

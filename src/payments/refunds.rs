@@ -3,8 +3,9 @@
 //! refund twice) and queries those WeChat has not finished.
 
 use crate::db::refunds::{self, Refund};
+use crate::domain::states::{CallbackKind, CallbackOutcome, RefundResult, RefundStatus, Refusal};
 use crate::payments::Payments;
-use crate::payments::notify::Reply;
+use crate::payments::notify::{Reply, refusal};
 use crate::util::{now, random_hex};
 use wechat_pay_v2::notify::{SUCCESS_REPLY, fail_reply, parse_refund_notify};
 use wechat_pay_v2::pay::{PayError, RefundRequest, RefundState};
@@ -71,7 +72,7 @@ pub async fn send(payments: &Payments, refund: &Refund) -> Result<Sent, sqlx::Er
             refunds::finish(
                 &payments.db,
                 refund.id,
-                "failed",
+                RefundStatus::Failed,
                 None,
                 &format!("refused: {e}"),
                 at,
@@ -140,13 +141,13 @@ async fn apply_state(
 ) -> Result<(), sqlx::Error> {
     let status = match refund_state {
         RefundState::Processing => return Ok(()),
-        RefundState::Success => "success",
+        RefundState::Success => RefundStatus::Success,
         // CHANGE: the money could not reach the payer's account; staff must handle it at WeChat.
-        RefundState::Change => "failed",
-        RefundState::RefundClose => "closed",
+        RefundState::Change => RefundStatus::Failed,
+        RefundState::RefundClose => RefundStatus::Closed,
     };
     if refunds::finish(&payments.db, refund.id, status, refund_id, how, at).await? {
-        tracing::info!(out_refund_no = %refund.out_refund_no, status, how, "refund finished");
+        tracing::info!(out_refund_no = %refund.out_refund_no, status = status.as_str(), how, "refund finished");
     }
     Ok(())
 }
@@ -170,12 +171,12 @@ pub async fn job_pass(payments: &Payments, at: i64) -> Result<usize, sqlx::Error
             continue;
         };
         worked += 1;
-        match refund.status.as_str() {
-            "requested" => {
+        match refund.status {
+            RefundStatus::Requested => {
                 send(payments, &refund).await?;
             }
-            "processing" => query(payments, &refund, at).await?,
-            _ => {}
+            RefundStatus::Processing => query(payments, &refund, at).await?,
+            RefundStatus::Success | RefundStatus::Failed | RefundStatus::Closed => {}
         }
     }
     Ok(worked)
@@ -210,12 +211,13 @@ async fn process_notify(payments: &Payments, body: &[u8]) -> Result<Reply, sqlx:
     };
     let at = now();
     let text = String::from_utf8_lossy(body);
-    let log = |no: Option<String>, outcome: String| {
+    let log = |no: Option<String>, outcome: CallbackOutcome| {
         let text = text.clone();
         async move {
             // Its own short write, after the refund's transaction: never inside it (one SQLite writer).
             let mut conn = payments.db.write.acquire().await?;
-            crate::db::orders::log_callback(&mut conn, "refund", no.as_deref(), &text, &outcome, at)
+            let kind = CallbackKind::Refund;
+            crate::db::orders::log_callback(&mut conn, kind, no.as_deref(), &text, &outcome, at)
                 .await
         }
     };
@@ -223,7 +225,7 @@ async fn process_notify(payments: &Payments, body: &[u8]) -> Result<Reply, sqlx:
         Ok(n) => n,
         Err(e) => {
             tracing::warn!(error = %e, "refund notify refused");
-            log(None, format!("refused: {e}")).await?;
+            log(None, CallbackOutcome::Refused(refusal(&e))).await?;
             return Ok(fail("invalid refund notify"));
         }
     };
@@ -231,12 +233,12 @@ async fn process_notify(payments: &Payments, body: &[u8]) -> Result<Reply, sqlx:
     let Some(refund) = refunds::by_out_refund_no(&payments.db, &notify.out_refund_no).await? else {
         // A refund made elsewhere (e.g. by hand at WeChat): kept for the record, not retried.
         tracing::error!(target: "alert", out_refund_no = %notify.out_refund_no, "ALERT: refund notify for an unknown refund");
-        log(trade, "ignored: unknown out_refund_no".into()).await?;
+        log(trade, CallbackOutcome::UnknownRefund).await?;
         return Ok(ok());
     };
     if refund.out_trade_no != notify.out_trade_no || refund.refund_fee != notify.refund_fee {
         tracing::error!(target: "alert", out_refund_no = %notify.out_refund_no, "ALERT: refund notify differs from our refund");
-        log(trade, "refused: refund amount or order mismatch".into()).await?;
+        log(trade, CallbackOutcome::Refused(Refusal::RefundMismatch)).await?;
         return Ok(fail("refund does not match"));
     }
     apply_state(
@@ -248,15 +250,16 @@ async fn process_notify(payments: &Payments, body: &[u8]) -> Result<Reply, sqlx:
         at,
     )
     .await?;
-    log(
-        trade,
-        format!(
-            "refund {} {}",
-            notify.out_refund_no,
-            notify.refund_status.as_str()
-        ),
-    )
-    .await?;
+    let outcome = CallbackOutcome::Refund {
+        out_refund_no: notify.out_refund_no.clone(),
+        result: match notify.refund_status {
+            RefundState::Success => RefundResult::Success,
+            RefundState::Processing => RefundResult::Processing,
+            RefundState::Change => RefundResult::Change,
+            RefundState::RefundClose => RefundResult::Closed,
+        },
+    };
+    log(trade, outcome).await?;
     Ok(ok())
 }
 

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::db::orders::{self, Applied, Order, PaymentOutcome};
 use crate::db::{Backend, Db, payment_batch, seating};
+use crate::domain::states::{CallbackKind, CallbackOutcome, Refusal};
 use wechat_pay_v2::notify::PayNotify;
 
 /// Most notifies written by one commit; bounds a transaction's size and its locks.
@@ -31,7 +32,7 @@ enum Request {
     Log {
         out_trade_no: Option<String>,
         body: String,
-        outcome: String,
+        outcome: CallbackOutcome,
         at: i64,
     },
 }
@@ -82,13 +83,13 @@ impl PaymentWriter {
         &self,
         out_trade_no: Option<&str>,
         body: String,
-        outcome: &str,
+        outcome: CallbackOutcome,
         at: i64,
     ) -> Result<(), String> {
         let request = Request::Log {
             out_trade_no: out_trade_no.map(str::to_string),
             body,
-            outcome: outcome.to_string(),
+            outcome,
             at,
         };
         self.submit(request).await.map(|_| ())
@@ -106,13 +107,16 @@ impl PaymentWriter {
     }
 }
 
-pub fn outcome_label(outcome: &PaymentOutcome) -> &'static str {
+/// What is kept with the notify of a payment recorded (or not) this way.
+pub fn callback_outcome(outcome: &PaymentOutcome) -> CallbackOutcome {
     match outcome {
-        PaymentOutcome::Recorded => "paid",
-        PaymentOutcome::AlreadyRecorded => "repeat: already paid",
-        PaymentOutcome::RecordedAfterExpiry => "paid after expiry: seat given back",
-        PaymentOutcome::RecordedNeedsRefund => "paid after expiry: no seat, queued for refund",
-        PaymentOutcome::ConflictingTransaction => "refused: order paid by another transaction",
+        PaymentOutcome::Recorded => CallbackOutcome::Paid,
+        PaymentOutcome::AlreadyRecorded => CallbackOutcome::AlreadyPaid,
+        PaymentOutcome::RecordedAfterExpiry => CallbackOutcome::PaidAfterExpiry,
+        PaymentOutcome::RecordedNeedsRefund => CallbackOutcome::PaidNoSeat,
+        PaymentOutcome::ConflictingTransaction => {
+            CallbackOutcome::Refused(Refusal::OtherTransaction)
+        }
     }
 }
 
@@ -165,7 +169,7 @@ enum Step<'a> {
     Log {
         out_trade_no: Option<&'a str>,
         body: &'a str,
-        outcome: &'a str,
+        outcome: CallbackOutcome,
         at: i64,
     },
 }
@@ -178,14 +182,11 @@ impl Step<'_> {
     }
 }
 
-/// The checks a notify must pass against its order before it may pay it; `Err` is the outcome
+/// The checks a notify must pass against its order before it may pay it; `Err` is the refusal
 /// kept with the callback and the reason answered.
-fn check(notify: &PayNotify, order: &Order) -> Result<(), (&'static str, &'static str)> {
-    if notify.sign_type.as_str() != order.sign_type {
-        return Err((
-            "refused: sign type differs from the order's",
-            "sign type differs from the order",
-        ));
+fn check(notify: &PayNotify, order: &Order) -> Result<(), (Refusal, &'static str)> {
+    if notify.sign_type != order.sign_type {
+        return Err((Refusal::SignTypeDiffers, "sign type differs from the order"));
     }
     if notify.total_fee != order.total_fee {
         tracing::error!(
@@ -196,7 +197,7 @@ fn check(notify: &PayNotify, order: &Order) -> Result<(), (&'static str, &'stati
             "ALERT: pay notify amount differs from the order; refused"
         );
         return Err((
-            "refused: amount mismatch",
+            Refusal::AmountMismatch,
             "total_fee does not match the order",
         ));
     }
@@ -223,12 +224,12 @@ async fn write(db: &Db, requests: &[Request]) -> Result<Vec<Done>, sqlx::Error> 
         match request {
             Request::Notify { notify, body, at } => {
                 let no = notify.out_trade_no.as_str();
-                let refuse = |outcome, reason| {
+                let refuse = |refusal, reason| {
                     (
                         Step::Log {
                             out_trade_no: Some(no),
                             body,
-                            outcome,
+                            outcome: CallbackOutcome::Refused(refusal),
                             at: *at,
                         },
                         Err(Done::Refused(reason)),
@@ -237,15 +238,15 @@ async fn write(db: &Db, requests: &[Request]) -> Result<Vec<Done>, sqlx::Error> 
                 let (step, verdict) = match found.get(no) {
                     None => {
                         tracing::warn!(out_trade_no = no, "pay notify for an unknown order");
-                        refuse("refused: unknown order", "unknown out_trade_no")
+                        refuse(Refusal::UnknownOrder, "unknown out_trade_no")
                     }
                     Some(order) => match check(notify, order) {
-                        Err((outcome, reason)) => refuse(outcome, reason),
+                        Err((refusal, reason)) => refuse(refusal, reason),
                         Ok(()) if !notify.is_success() => (
                             Step::Log {
                                 out_trade_no: Some(no),
                                 body,
-                                outcome: "payment failed at WeChat",
+                                outcome: CallbackOutcome::PaymentFailed,
                                 at: *at,
                             },
                             Err(Done::Logged),
@@ -274,7 +275,7 @@ async fn write(db: &Db, requests: &[Request]) -> Result<Vec<Done>, sqlx::Error> 
                 steps.push(Step::Log {
                     out_trade_no: out_trade_no.as_deref(),
                     body,
-                    outcome,
+                    outcome: outcome.clone(),
                     at: *at,
                 });
                 verdicts.push(Err(Done::Logged));
@@ -456,7 +457,7 @@ async fn apply(
             } => payment_batch::Callback {
                 out_trade_no: Some(&order.out_trade_no),
                 body,
-                outcome: outcome_label(&applied.outcome),
+                outcome: callback_outcome(&applied.outcome),
                 at: *at,
             },
             Step::Log {
@@ -468,7 +469,7 @@ async fn apply(
             } => payment_batch::Callback {
                 out_trade_no: *out_trade_no,
                 body,
-                outcome,
+                outcome: outcome.clone(),
                 at: *at,
             },
         })
@@ -508,16 +509,19 @@ async fn apply_one_by_one(
             Step::Pay {
                 order, body, at, ..
             } => {
-                let label = outcome_label(&applied.outcome);
-                orders::log_callback(conn, "pay", Some(&order.out_trade_no), body, label, *at)
-                    .await?;
+                let outcome = callback_outcome(&applied.outcome);
+                let no = Some(order.out_trade_no.as_str());
+                orders::log_callback(conn, CallbackKind::Pay, no, body, &outcome, *at).await?;
             }
             Step::Log {
                 out_trade_no,
                 body,
                 outcome,
                 at,
-            } => orders::log_callback(conn, "pay", *out_trade_no, body, outcome, *at).await?,
+            } => {
+                orders::log_callback(conn, CallbackKind::Pay, *out_trade_no, body, outcome, *at)
+                    .await?
+            }
         }
     }
     Ok(applied)
@@ -563,7 +567,9 @@ mod tests {
                 hold_expires_at: t + 900,
             };
             let registration = hold_seat(&db, &new, t).await.unwrap();
-            let order = orders::insert(&db, registration, &format!("T{i}"), 5000, "MD5", t)
+            let number = format!("T{i}");
+            let md5 = wechat_pay_v2::SignType::Md5;
+            let order = orders::insert(&db, registration, &number, 5000, md5, t)
                 .await
                 .unwrap()
                 .unwrap();
@@ -652,7 +658,7 @@ mod tests {
             Request::Log {
                 out_trade_no: None,
                 body: "<xml>forged</xml>".into(),
-                outcome: "refused: bad signature".into(),
+                outcome: CallbackOutcome::Refused(Refusal::BadSignature),
                 at: crate::util::now(),
             },
             pay(&o[3], "tx3"),

@@ -197,7 +197,7 @@ pub async fn status_of(app: &TestApp, id: i64) -> String {
     examdesk::db::registrations::get(&app.state.db, id)
         .await
         .expect("read registration")
-        .map(|r| r.status)
+        .map(|r| r.status.to_string())
         .unwrap_or_default()
 }
 
@@ -220,7 +220,7 @@ pub async fn refund_statuses(app: &TestApp, registration_id: i64) -> Vec<(String
         .await
         .expect("refunds")
         .into_iter()
-        .map(|r| (r.status, r.refund_fee))
+        .map(|r| (r.status.to_string(), r.refund_fee))
         .collect()
 }
 

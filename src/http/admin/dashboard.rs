@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::page::{self, Nav, PageResult, Staff};
 use crate::db::{admin_queries, exam_edits};
+use crate::domain::states::{RefundStatus, RegistrationStatus};
 use crate::http::AppState;
 use crate::util::now;
 
@@ -62,11 +63,11 @@ pub async fn show(State(state): State<AppState>, staff: Staff) -> PageResult<Res
         .into_iter()
         .map(|m| (m.exam_id, (m.paid, m.refunded)))
         .collect();
-    let mut by_exam: HashMap<(i64, &str), i64> = HashMap::new();
+    let mut by_exam: HashMap<(i64, RegistrationStatus), i64> = HashMap::new();
     for c in &counts {
-        by_exam.insert((c.exam_id, c.status.as_str()), c.n);
+        by_exam.insert((c.exam_id, c.status), c.n);
     }
-    let get = |id: i64, s: &str| by_exam.get(&(id, s)).copied().unwrap_or(0);
+    let get = |id: i64, s: RegistrationStatus| by_exam.get(&(id, s)).copied().unwrap_or(0);
     let mut total_received = 0;
     let mut total_returned = 0;
     let stats: Vec<ExamStats> = exams
@@ -78,13 +79,14 @@ pub async fn show(State(state): State<AppState>, staff: Staff) -> PageResult<Res
             ExamStats {
                 id: e.id,
                 title: e.title.clone(),
-                status_label: page::status_label(&e.status),
-                status_class: page::status_class(&e.status),
-                pending: get(e.id, "pending_payment"),
-                paid: get(e.id, "paid"),
-                refunding: get(e.id, "refunding"),
-                refunded: get(e.id, "refunded"),
-                ended: get(e.id, "expired") + get(e.id, "cancelled"),
+                status_label: page::status_label(e.status),
+                status_class: page::status_class(e.status),
+                pending: get(e.id, RegistrationStatus::PendingPayment),
+                paid: get(e.id, RegistrationStatus::Paid),
+                refunding: get(e.id, RegistrationStatus::Refunding),
+                refunded: get(e.id, RegistrationStatus::Refunded),
+                ended: get(e.id, RegistrationStatus::Expired)
+                    + get(e.id, RegistrationStatus::Cancelled),
                 seats: format!("{} / {}", e.seats_taken, e.capacity),
                 received: page::yuan(received),
                 returned: page::yuan(returned),
@@ -95,18 +97,18 @@ pub async fn show(State(state): State<AppState>, staff: Staff) -> PageResult<Res
     let refund_totals = admin_queries::refund_totals(db).await?;
     let refunds_open = refund_totals
         .iter()
-        .filter(|(s, _, _)| s == "requested" || s == "processing")
+        .filter(|(s, _, _)| !s.is_final())
         .map(|(_, n, _)| n)
         .sum();
-    let refunds = ["requested", "processing", "success", "failed", "closed"]
+    let refunds = RefundStatus::ALL
         .iter()
         .filter_map(|s| {
             refund_totals
                 .iter()
                 .find(|(st, _, _)| st == s)
                 .map(|(_, n, fen)| RefundStat {
-                    label: page::status_label(s),
-                    class: page::status_class(s),
+                    label: page::status_label(*s),
+                    class: page::status_class(*s),
                     count: *n,
                     amount: page::yuan(*fen),
                 })
@@ -143,7 +145,12 @@ pub async fn show(State(state): State<AppState>, staff: Staff) -> PageResult<Res
         total_registrations: counts.iter().map(|c| c.n).sum(),
         total_paid: counts
             .iter()
-            .filter(|c| c.status == "paid" || c.status == "refunding")
+            .filter(|c| {
+                matches!(
+                    c.status,
+                    RegistrationStatus::Paid | RegistrationStatus::Refunding
+                )
+            })
             .map(|c| c.n)
             .sum(),
         net_income: page::yuan(total_received - total_returned),

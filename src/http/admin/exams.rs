@@ -12,6 +12,7 @@ use super::page::{self, Nav, PageError, PageResult, Perm, Staff};
 use crate::db::exam_edits::{self, Actor, EditError, Room};
 use crate::db::exams;
 use crate::domain::exam::{ExamField, ExamRule, NewExam, check_rooms};
+use crate::domain::states::ExamStatus;
 use crate::http::AppState;
 use crate::util::now;
 
@@ -24,7 +25,8 @@ pub struct ExamRow {
     pub window: String,
     pub starts: String,
     pub venue: String,
-    pub status: String,
+    /// Taking registrations: the form offers to close it, else to open it.
+    pub is_open: bool,
     pub status_label: &'static str,
     pub status_class: &'static str,
 }
@@ -46,9 +48,9 @@ pub fn row(e: &exams::Exam) -> ExamRow {
         window: format!("{} 至 {}", page::when(e.opens_at), page::when(e.closes_at)),
         starts: page::when(e.starts_at),
         venue: e.venue.clone(),
-        status: e.status.clone(),
-        status_label: page::status_label(&e.status),
-        status_class: page::status_class(&e.status),
+        is_open: e.status == ExamStatus::Open,
+        status_label: page::status_label(e.status),
+        status_class: page::status_class(e.status),
     }
 }
 
@@ -90,7 +92,7 @@ struct ExamFormPage {
     nav: Nav,
     /// `None` while creating.
     exam_id: Option<i64>,
-    status: String,
+    is_open: bool,
     form: ExamForm,
     errors: Vec<String>,
     saved: bool,
@@ -206,7 +208,7 @@ pub async fn new_form(staff: Staff) -> PageResult<Response> {
     Ok(ExamFormPage {
         nav: staff.nav("exams"),
         exam_id: None,
-        status: "closed".into(),
+        is_open: false,
         form,
         errors: vec![],
         saved: false,
@@ -241,7 +243,7 @@ pub async fn create(
         ExamFormPage {
             nav: staff.nav("exams"),
             exam_id: None,
-            status: "closed".into(),
+            is_open: false,
             form,
             errors,
             saved: false,
@@ -284,7 +286,7 @@ pub async fn edit_form(
     Ok(ExamFormPage {
         nav: staff.nav("exams"),
         exam_id: Some(id),
-        status: exam.status,
+        is_open: exam.status == ExamStatus::Open,
         form,
         errors: vec![],
         saved: query.saved.is_some(),
@@ -335,7 +337,7 @@ pub async fn update(
         ExamFormPage {
             nav: staff.nav("exams"),
             exam_id: Some(id),
-            status: before.status,
+            is_open: before.status == ExamStatus::Open,
             form,
             errors,
             saved: false,
@@ -361,7 +363,11 @@ pub async fn set_status(
         admin_id: staff.0.admin_id,
         username: &staff.0.username,
     };
-    match exam_edits::set_status(&state.db, id, &form.status, &actor, now()).await {
+    let status: ExamStatus = form
+        .status
+        .parse()
+        .map_err(|_| PageError::bad_request("未知的报名状态"))?;
+    match exam_edits::set_status(&state.db, id, status, &actor, now()).await {
         Ok(_) => Ok(Redirect::to("/admin/exams").into_response()),
         Err(EditError::Invalid(msg)) => Err(PageError::bad_request(msg)),
         Err(EditError::Rule(rule)) => Err(PageError::bad_request(rule.to_string())),

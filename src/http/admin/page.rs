@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::db::admin_sessions::StaffSession;
 use crate::db::admins::Role;
+use crate::domain::states::{ExamStatus, RefundStatus, RegistrationStatus};
 
 /// What a role may do beyond reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,46 +260,87 @@ pub fn from_local_input(text: &str) -> Option<i64> {
     Some(t.assume_offset(offset).unix_timestamp())
 }
 
-pub fn status_label(status: &str) -> &'static str {
-    match status {
-        "pending_payment" => "待付款",
-        "paid" => "已付款",
-        "cancelled" => "已取消",
-        "expired" => "已过期",
-        "refunding" => "退款中",
-        "refunded" => "已退款",
-        "open" => "报名中",
-        "closed" => "已关闭",
-        "created" => "已创建",
-        "prepaid" => "待支付",
-        "requested" => "已提交",
-        "processing" => "处理中",
-        "success" => "退款成功",
-        "failed" => "退款失败",
-        _ => "未知",
-    }
+/// The words and badge colour (a class in admin.css) staff see for a state.
+pub trait StatusBadge: Copy {
+    fn label(self) -> &'static str;
+    fn class(self) -> &'static str;
 }
 
-/// The badge colour of a status (a class in admin.css).
-pub fn status_class(status: &str) -> &'static str {
-    match status {
-        "paid" | "success" | "open" => "ok",
-        "pending_payment" | "prepaid" | "created" | "requested" | "processing" | "refunding" => {
-            "wait"
+pub fn status_label(status: impl StatusBadge) -> &'static str {
+    status.label()
+}
+
+pub fn status_class(status: impl StatusBadge) -> &'static str {
+    status.class()
+}
+
+impl StatusBadge for RegistrationStatus {
+    fn label(self) -> &'static str {
+        match self {
+            Self::PendingPayment => "待付款",
+            Self::Paid => "已付款",
+            Self::Cancelled => "已取消",
+            Self::Expired => "已过期",
+            Self::Refunding => "退款中",
+            Self::Refunded => "已退款",
         }
-        "refunded" => "info",
-        "failed" => "bad",
-        _ => "muted",
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            Self::Paid => "ok",
+            Self::PendingPayment | Self::Refunding => "wait",
+            Self::Refunded => "info",
+            Self::Cancelled | Self::Expired => "muted",
+        }
     }
 }
 
-pub const REGISTRATION_STATUSES: [&str; 6] = [
-    "pending_payment",
-    "paid",
-    "refunding",
-    "refunded",
-    "expired",
-    "cancelled",
+impl StatusBadge for ExamStatus {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Open => "报名中",
+            Self::Closed => "已关闭",
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            Self::Open => "ok",
+            Self::Closed => "muted",
+        }
+    }
+}
+
+impl StatusBadge for RefundStatus {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Requested => "已提交",
+            Self::Processing => "处理中",
+            Self::Success => "退款成功",
+            Self::Failed => "退款失败",
+            Self::Closed => "已关闭",
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            Self::Success => "ok",
+            Self::Requested | Self::Processing => "wait",
+            Self::Failed => "bad",
+            Self::Closed => "muted",
+        }
+    }
+}
+
+/// The registration statuses of the search filter, in the order staff pick from.
+pub const REGISTRATION_STATUSES: [RegistrationStatus; 6] = [
+    RegistrationStatus::PendingPayment,
+    RegistrationStatus::Paid,
+    RegistrationStatus::Refunding,
+    RegistrationStatus::Refunded,
+    RegistrationStatus::Expired,
+    RegistrationStatus::Cancelled,
 ];
 
 /// Pages of a list: which one is shown and the links around it.

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::page::{self, Nav, PageError, PageResult, Pager, Perm, Staff};
 use crate::db::admin_queries;
 use crate::db::refunds::{self, NewRefund, RequestOutcome};
+use crate::domain::states::RefundStatus;
 use crate::http::AppState;
 use crate::payments::refunds::{Sent, send, valid_out_refund_no};
 use crate::util::now;
@@ -132,24 +133,31 @@ pub struct ListQuery {
     page: Option<i64>,
 }
 
-const REFUND_STATUSES: [&str; 4] = ["requested", "processing", "success", "failed"];
+/// The statuses of the list's filter.
+const REFUND_STATUSES: [RefundStatus; 4] = [
+    RefundStatus::Requested,
+    RefundStatus::Processing,
+    RefundStatus::Success,
+    RefundStatus::Failed,
+];
 
 pub async fn list(
     State(state): State<AppState>,
     staff: Staff,
     Query(query): Query<ListQuery>,
 ) -> PageResult<Response> {
-    let status = if REFUND_STATUSES.contains(&query.status.as_str()) {
-        query.status.clone()
-    } else {
-        String::new()
-    };
+    let status = query
+        .status
+        .parse()
+        .ok()
+        .filter(|s| REFUND_STATUSES.contains(s));
     let page_no = query.page.unwrap_or(1).max(1);
     let (list, total) =
-        refunds::page(&state.db, &status, Pager::PER_PAGE, Pager::offset(page_no)).await?;
+        refunds::page(&state.db, status, Pager::PER_PAGE, Pager::offset(page_no)).await?;
     let queue = admin_queries::refund_queue(&state.db).await?;
     let pager = Pager::new(page_no, total, |n| {
-        format!("/admin/refunds?status={}&page={n}", page::q(&status))
+        let shown = status.map_or("", RefundStatus::as_str);
+        format!("/admin/refunds?status={}&page={n}", page::q(shown))
     });
     Ok(RefundsPage {
         nav: staff.nav("refunds"),
@@ -158,8 +166,8 @@ pub async fn list(
             .map(|r| QueueRow {
                 id: r.id,
                 name: r.name.clone(),
-                status_label: page::status_label(&r.status),
-                status_class: page::status_class(&r.status),
+                status_label: page::status_label(r.status),
+                status_class: page::status_class(r.status),
                 paid: page::when_opt(r.paid_at),
             })
             .collect(),
@@ -172,8 +180,8 @@ pub async fn list(
                 out_trade_no: f.out_trade_no.clone(),
                 amount: page::yuan(f.refund_fee),
                 reason: f.reason.clone(),
-                status_label: page::status_label(&f.status),
-                status_class: page::status_class(&f.status),
+                status_label: page::status_label(f.status),
+                status_class: page::status_class(f.status),
                 requested: page::when(f.created_at),
                 updated: page::when(f.updated_at),
                 actor: f.actor.clone().unwrap_or_else(|| "—".into()),
@@ -181,11 +189,11 @@ pub async fn list(
             .collect(),
         pager,
         statuses: REFUND_STATUSES
-            .iter()
+            .into_iter()
             .map(|s| super::registrations::StatusOption {
-                value: s,
+                value: s.as_str(),
                 label: page::status_label(s),
-                selected: *s == status,
+                selected: Some(s) == status,
             })
             .collect(),
     }

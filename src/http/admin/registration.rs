@@ -13,6 +13,10 @@ use super::page::{self, Nav, PageError, PageResult, Perm, Staff};
 use crate::db::admin_queries::{self, Callback, OrderView};
 use crate::db::refunds::{self, Refund};
 use crate::db::{exams, registrations};
+use crate::domain::states::{
+    CallbackKind, CallbackOutcome, Flag, OrderStatus, RefundResult, RefundStatus, Refusal,
+    RegistrationStatus,
+};
 use crate::http::AppState;
 use crate::payments::refunds::new_out_refund_no;
 
@@ -37,7 +41,7 @@ pub struct RefundForm {
     pub out_refund_no: String,
 }
 
-pub struct Flag {
+pub struct FlagRow {
     pub label: String,
     pub class: &'static str,
 }
@@ -70,7 +74,7 @@ struct RegistrationPage {
     created: String,
     paid: String,
     has_photo: bool,
-    flags: Vec<Flag>,
+    flags: Vec<FlagRow>,
     events: Vec<Event>,
     refunds: Vec<RefundRow>,
     refund_forms: Vec<RefundForm>,
@@ -93,20 +97,16 @@ fn notice_text(code: Option<&str>) -> Option<&'static str> {
     })
 }
 
-fn flag_label(flag: &str) -> (String, &'static str) {
-    match flag {
-        "paid_after_expiry" => ("付款时已超过保留时间".into(), "wait"),
-        "no_seat" => ("付款后无座位可分配".into(), "bad"),
-        "missing_glyph" => ("姓名含字库缺字（准考证需人工核对）".into(), "wait"),
-        "amount_mismatch" => ("回调金额与订单不符".into(), "bad"),
-        other => match other.strip_prefix("missing_glyph:") {
-            Some(chars) => (
-                format!("姓名含字库缺字「{chars}」：准考证上印为空框，请人工核对"),
-                "bad",
-            ),
-            None => (format!("标记：{other}"), "muted"),
-        },
-    }
+fn flag_row(flag: &Flag) -> FlagRow {
+    let (label, class) = match flag {
+        Flag::PaidAfterExpiry => ("付款时已超过保留时间".into(), "wait"),
+        Flag::NoSeat => ("付款后无座位可分配".into(), "bad"),
+        Flag::MissingGlyphs(chars) => (
+            format!("姓名含字库缺字「{chars}」：准考证上印为空框，请人工核对"),
+            "bad",
+        ),
+    };
+    FlagRow { label, class }
 }
 
 fn order_events(order: &OrderView, events: &mut Vec<Event>) {
@@ -150,7 +150,10 @@ fn order_events(order: &OrderView, events: &mut Vec<Event>) {
             raw: None,
         });
     }
-    if let Some(closed_at) = order.closed_at.filter(|_| order.status == "closed") {
+    if let Some(closed_at) = order
+        .closed_at
+        .filter(|_| order.status == OrderStatus::Closed)
+    {
         events.push(Event {
             at: closed_at,
             rank: 8,
@@ -163,49 +166,52 @@ fn order_events(order: &OrderView, events: &mut Vec<Event>) {
     }
 }
 
-/// The stored outcome of a callback (English, for logs and support) in words for staff.
-fn outcome_label(outcome: &str) -> String {
-    let known = match outcome {
-        "paid" => "已记为付款",
-        "repeat: already paid" => "重复通知，已付款，未重复记账",
-        "paid after expiry: seat given back" => "保留时间过后付款，已重新分配名额",
-        "paid after expiry: no seat, queued for refund" => {
-            "保留时间过后付款，无名额，已列入待退款队列"
+/// What became of a callback, in words for staff. Outcomes that never had words of their own
+/// show their stored text (English, as kept for logs and support).
+fn outcome_label(outcome: &CallbackOutcome) -> String {
+    let words = match outcome {
+        CallbackOutcome::Paid => "已记为付款",
+        CallbackOutcome::AlreadyPaid => "重复通知，已付款，未重复记账",
+        CallbackOutcome::PaidAfterExpiry => "保留时间过后付款，已重新分配名额",
+        CallbackOutcome::PaidNoSeat => "保留时间过后付款，无名额，已列入待退款队列",
+        CallbackOutcome::PaymentFailed => "微信支付告知付款失败",
+        CallbackOutcome::Refund {
+            result: RefundResult::Success,
+            ..
+        } => "退款成功",
+        CallbackOutcome::Refused(refusal) => {
+            let why = match refusal {
+                Refusal::AmountMismatch => "金额与订单不符",
+                Refusal::BadSignature => "签名错误",
+                Refusal::UnknownOrder => "订单不存在",
+                other => other.reason(),
+            };
+            return format!("已拒收（{why}）");
         }
-        "payment failed at WeChat" => "微信支付告知付款失败",
-        _ => "",
+        CallbackOutcome::Refund { .. } | CallbackOutcome::UnknownRefund => {
+            return outcome.to_string();
+        }
     };
-    if !known.is_empty() {
-        return known.to_string();
-    }
-    if let Some(why) = outcome.strip_prefix("refused: ") {
-        let why = match why {
-            "amount mismatch" => "金额与订单不符",
-            "bad signature" => "签名错误",
-            "unknown order" => "订单不存在",
-            _ => why,
-        };
-        return format!("已拒收（{why}）");
-    }
-    if outcome.starts_with("refund ") && outcome.ends_with(" SUCCESS") {
-        return "退款成功".into();
-    }
-    outcome.to_string()
+    words.to_string()
 }
 
 fn callback_event(c: &Callback) -> Event {
-    let refused = c.outcome.starts_with("refused");
+    let refund = c.kind == CallbackKind::Refund;
     Event {
         at: c.received_at,
-        rank: if c.kind == "refund" { 6 } else { 3 },
+        rank: if refund { 6 } else { 3 },
         when: page::when(c.received_at),
-        title: if c.kind == "refund" {
+        title: if refund {
             "收到退款通知".into()
         } else {
             "收到支付通知".into()
         },
         detail: format!("处理结果：{}", outcome_label(&c.outcome)),
-        class: if refused { "bad" } else { "info" },
+        class: if c.outcome.is_refused() {
+            "bad"
+        } else {
+            "info"
+        },
         raw: Some(c.body.clone()),
     }
 }
@@ -226,21 +232,21 @@ fn refund_events(r: &Refund, events: &mut Vec<Event>) {
         class: "wait",
         raw: None,
     });
-    if matches!(r.status.as_str(), "success" | "failed" | "closed") {
+    if r.status.is_final() {
         events.push(Event {
             at: r.updated_at,
             rank: 7,
             when: page::when(r.updated_at),
             title: format!(
                 "退款{}",
-                if r.status == "success" {
+                if r.status == RefundStatus::Success {
                     "成功"
                 } else {
                     "未成功"
                 }
             ),
             detail: format!("{}，退款单号 {}", page::yuan(r.refund_fee), r.out_refund_no),
-            class: page::status_class(&r.status),
+            class: page::status_class(r.status),
             raw: None,
         });
     }
@@ -282,28 +288,19 @@ pub async fn show(
     // A stable sort keeps each order's own sequence where times are equal.
     events.sort_by_key(|e| (e.at, e.rank));
 
-    let mut flags: Vec<Flag> = r
-        .flags
-        .split(';')
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-        .map(|f| {
-            let (label, class) = flag_label(f);
-            Flag { label, class }
-        })
-        .collect();
-    if r.needs_refund {
-        flags.push(Flag {
+    let mut flags: Vec<FlagRow> = r.flags.raised().map(flag_row).collect();
+    if r.flags.needs_refund() {
+        flags.push(FlagRow {
             label: "已付款但无法安排座位，等待退款".into(),
             class: "bad",
         });
     }
     let mismatches = callbacks
         .iter()
-        .filter(|c| c.outcome.starts_with("refused: amount mismatch"))
+        .filter(|c| c.outcome == CallbackOutcome::Refused(Refusal::AmountMismatch))
         .count();
     if mismatches > 0 {
-        flags.push(Flag {
+        flags.push(FlagRow {
             label: format!("收到 {mismatches} 次金额与订单不符的支付通知（已拒收）"),
             class: "bad",
         });
@@ -312,7 +309,7 @@ pub async fn show(
     let can_refund = staff.can(Perm::Refund);
     let mut refund_forms = Vec::new();
     if can_refund {
-        for order in orders.iter().filter(|o| o.status == "paid") {
+        for order in orders.iter().filter(|o| o.status == OrderStatus::Paid) {
             let left = refunds::remaining(&state.db, order.id).await?;
             if left > 0 {
                 refund_forms.push(RefundForm {
@@ -326,12 +323,14 @@ pub async fn show(
             }
         }
     }
-    let ticket_state = match r.status.as_str() {
-        "paid" if r.ticket_no.is_some() => "有效",
-        "paid" => "待生成",
-        "refunding" => "退款中（仍有效）",
-        "refunded" => "已作废",
-        _ => "无",
+    let ticket_state = match r.status {
+        RegistrationStatus::Paid if r.ticket_no.is_some() => "有效",
+        RegistrationStatus::Paid => "待生成",
+        RegistrationStatus::Refunding => "退款中（仍有效）",
+        RegistrationStatus::Refunded => "已作废",
+        RegistrationStatus::PendingPayment
+        | RegistrationStatus::Cancelled
+        | RegistrationStatus::Expired => "无",
     };
     let page = RegistrationPage {
         nav: staff.nav("exams"),
@@ -341,8 +340,8 @@ pub async fn show(
         name: r.name.clone(),
         id_number: r.id_number.clone(),
         phone: r.phone.clone(),
-        status_label: page::status_label(&r.status),
-        status_class: page::status_class(&r.status),
+        status_label: page::status_label(r.status),
+        status_class: page::status_class(r.status),
         ticket_no: r.ticket_no.clone().unwrap_or_else(|| "—".into()),
         seat: {
             let s = super::registrations::seat(&r);
@@ -360,8 +359,8 @@ pub async fn show(
                 out_refund_no: f.out_refund_no.clone(),
                 amount: page::yuan(f.refund_fee),
                 reason: f.reason.clone(),
-                status_label: page::status_label(&f.status),
-                status_class: page::status_class(&f.status),
+                status_label: page::status_label(f.status),
+                status_class: page::status_class(f.status),
                 requested: page::when(f.created_at),
                 actor: f.actor.clone().unwrap_or_else(|| "—".into()),
             })
@@ -395,4 +394,42 @@ pub async fn photo(
         bytes,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_outcomes_read_as_staff_have_always_seen_them() {
+        let refund = |result| CallbackOutcome::Refund {
+            out_refund_no: "RF1764000000AB".into(),
+            result,
+        };
+        for (outcome, words) in [
+            (CallbackOutcome::Paid, "已记为付款"),
+            (CallbackOutcome::AlreadyPaid, "重复通知，已付款，未重复记账"),
+            (
+                CallbackOutcome::PaidNoSeat,
+                "保留时间过后付款，无名额，已列入待退款队列",
+            ),
+            (CallbackOutcome::PaymentFailed, "微信支付告知付款失败"),
+            (
+                CallbackOutcome::Refused(Refusal::AmountMismatch),
+                "已拒收（金额与订单不符）",
+            ),
+            (
+                CallbackOutcome::Refused(Refusal::OtherMerchant),
+                "已拒收（another merchant）",
+            ),
+            (refund(RefundResult::Success), "退款成功"),
+            (refund(RefundResult::Change), "refund RF1764000000AB CHANGE"),
+            (
+                CallbackOutcome::UnknownRefund,
+                "ignored: unknown out_refund_no",
+            ),
+        ] {
+            assert_eq!(outcome_label(&outcome), words, "{outcome:?}");
+        }
+    }
 }

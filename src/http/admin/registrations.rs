@@ -13,6 +13,7 @@ use super::page::{self, Nav, PageError, PageResult, Pager, Perm, Staff};
 use crate::db::admin_queries::{self, Search};
 use crate::db::exams;
 use crate::db::registrations::Registration;
+use crate::domain::states::RegistrationStatus;
 use crate::http::AppState;
 
 /// More rows than this in one export would be better split by status.
@@ -47,12 +48,12 @@ pub fn reg_row(r: &Registration) -> RegRow {
         name: r.name.clone(),
         id_number: r.id_number.clone(),
         phone: r.phone.clone(),
-        status_label: page::status_label(&r.status),
-        status_class: page::status_class(&r.status),
+        status_label: page::status_label(r.status),
+        status_class: page::status_class(r.status),
         ticket: r.ticket_no.clone().unwrap_or_default(),
         seat: seat(r),
         created: page::when(r.created_at),
-        flagged: r.needs_refund || !r.flags.is_empty(),
+        flagged: !r.flags.is_empty(),
     }
 }
 
@@ -87,11 +88,11 @@ struct ListPage {
 }
 
 fn search_of(exam_id: i64, query: &ListQuery) -> Search {
-    let status = if page::REGISTRATION_STATUSES.contains(&query.status.as_str()) {
-        query.status.clone()
-    } else {
-        String::new()
-    };
+    let status = query
+        .status
+        .parse()
+        .ok()
+        .filter(|s| page::REGISTRATION_STATUSES.contains(s));
     Search {
         exam_id,
         text: query.q.trim().chars().take(64).collect(),
@@ -112,18 +113,19 @@ pub async fn list(
     let page_no = query.page.unwrap_or(1).max(1);
     let (rows, total) =
         admin_queries::search(&state.db, &search, Pager::PER_PAGE, Pager::offset(page_no)).await?;
+    let status = search.status.map_or("", RegistrationStatus::as_str);
     let base = format!(
         "/admin/exams/{id}/registrations?q={}&status={}",
         page::q(&search.text),
-        page::q(&search.status)
+        page::q(status)
     );
     let pager = Pager::new(page_no, total, |n| format!("{base}&page={n}"));
     let statuses = page::REGISTRATION_STATUSES
-        .iter()
+        .into_iter()
         .map(|s| StatusOption {
-            value: s,
+            value: s.as_str(),
             label: page::status_label(s),
-            selected: *s == search.status,
+            selected: Some(s) == search.status,
         })
         .collect();
     Ok(ListPage {
@@ -136,7 +138,7 @@ pub async fn list(
         csv_href: format!(
             "/admin/exams/{id}/registrations.csv?q={}&status={}",
             page::q(&search.text),
-            page::q(&search.status)
+            page::q(status)
         ),
         can_export: staff.can(Perm::Export),
         can_shuffle: staff.can(Perm::EditExams),
@@ -179,7 +181,7 @@ pub async fn export(
             r.name.clone(),
             as_text(&r.id_number),
             as_text(&r.phone),
-            page::status_label(&r.status).to_string(),
+            page::status_label(r.status).to_string(),
             as_text(r.ticket_no.as_deref().unwrap_or("")),
             seat(r),
             page::when(r.created_at),
@@ -188,7 +190,7 @@ pub async fn export(
             row.paid_fee
                 .map(|f| page::yuan(f).trim_start_matches('¥').to_string())
                 .unwrap_or_default(),
-            r.flags.clone(),
+            r.flags.text(),
         ]);
     }
     tracing::info!(admin = %staff.0.username, exam = %exam.code, rows = rows.len(), "registrations exported");

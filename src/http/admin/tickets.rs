@@ -13,6 +13,7 @@ use super::page::{self, Nav, PageError, PageResult, Perm, Staff};
 use crate::db::audit::Entry;
 use crate::db::{exams, photos, registrations, seating, ticket_batches};
 use crate::domain::id_number::IdNumber;
+use crate::domain::states::{BatchStatus, ExamStatus, RegistrationStatus};
 use crate::http::AppState;
 use crate::util::now;
 use examdesk_tickets::token::{TokenError, verify_token};
@@ -71,12 +72,17 @@ pub async fn verify(
         .ok_or_else(PageError::internal)?;
     let has_photo = photos::get(&state.db, r.id).await?.is_some();
     let current_no = r.ticket_no.clone().unwrap_or_default();
-    let (state_name, headline, reason) = if r.status != "paid" {
-        let why = match r.status.as_str() {
-            "refunding" | "refunded" => "该考生已退款，准考证作废。",
-            "cancelled" => "该报名已取消，准考证作废。",
-            _ => "该报名未完成缴费，准考证无效。",
-        };
+    let void = match r.status {
+        RegistrationStatus::Paid => None,
+        RegistrationStatus::Refunding | RegistrationStatus::Refunded => {
+            Some("该考生已退款，准考证作废。")
+        }
+        RegistrationStatus::Cancelled => Some("该报名已取消，准考证作废。"),
+        RegistrationStatus::PendingPayment | RegistrationStatus::Expired => {
+            Some("该报名未完成缴费，准考证无效。")
+        }
+    };
+    let (state_name, headline, reason) = if let Some(why) = void {
         ("void", "作废", why.to_string())
     } else if current_no != claims.ticket_no {
         (
@@ -147,7 +153,7 @@ pub async fn ticket_pdf(
     let r = registrations::get(&state.db, id)
         .await?
         .ok_or_else(|| PageError::not_found("这条报名记录"))?;
-    if r.status != "paid" || r.ticket_no.is_none() {
+    if r.status != RegistrationStatus::Paid || r.ticket_no.is_none() {
         return Err(PageError::bad_request(
             "该报名没有有效的准考证（未缴费、已退款或尚未分配座位）。",
         ));
@@ -284,10 +290,10 @@ pub async fn batch_page(
     } else {
         0
     };
-    let state_text = match b.status.as_str() {
-        "running" => format!("正在生成：{} / {} 页（{percent}%）", b.done, b.total),
-        "done" => format!("已完成：共 {} 页。", b.total),
-        _ => "生成失败，请重试；如果反复失败，请联系技术人员。".to_string(),
+    let state_text = match b.status {
+        BatchStatus::Running => format!("正在生成：{} / {} 页（{percent}%）", b.done, b.total),
+        BatchStatus::Done => format!("已完成：共 {} 页。", b.total),
+        BatchStatus::Failed => "生成失败，请重试；如果反复失败，请联系技术人员。".to_string(),
     };
     Ok(BatchPage {
         nav: staff.nav("exams"),
@@ -302,8 +308,8 @@ pub async fn batch_page(
         created_by: b.created_by,
         created: page::when(b.created_at),
         percent,
-        running: b.status == "running",
-        done: b.status == "done",
+        running: b.status == BatchStatus::Running,
+        done: b.status == BatchStatus::Done,
         state_text,
     })
 }
@@ -331,7 +337,7 @@ pub async fn shuffle_seats(
         .await?
         .ok_or_else(|| PageError::not_found("这场考试"))?;
     let at = now();
-    if exam.status == "open" && at < exam.closes_at {
+    if exam.status == ExamStatus::Open && at < exam.closes_at {
         return Err(PageError::bad_request(
             "报名尚未结束：请先关闭报名，再重新编排座位。",
         ));

@@ -9,6 +9,7 @@ use crate::db::exams;
 use crate::db::registrations::{self, HoldError, NewRegistration, Registration};
 use crate::domain::candidate::{MobileNumber, PersonName};
 use crate::domain::id_number::IdNumber;
+use crate::domain::states::{ExamStatus, RegistrationStatus};
 use crate::http::AppState;
 use crate::http::error::{ApiResult, AppError};
 use crate::http::extract::{ApiJson, CandidateAuth};
@@ -26,7 +27,7 @@ pub struct RegisterRequest {
 pub struct RegistrationView {
     id: i64,
     exam_id: i64,
-    status: String,
+    status: RegistrationStatus,
     name: String,
     id_number: String,
     phone: String,
@@ -48,7 +49,7 @@ impl From<Registration> for RegistrationView {
         Self {
             id: r.id,
             exam_id: r.exam_id,
-            hold_expires_at: (r.status == "pending_payment")
+            hold_expires_at: (r.status == RegistrationStatus::PendingPayment)
                 .then(|| r.hold_expires_at.map(to_rfc3339))
                 .flatten(),
             status: r.status,
@@ -60,7 +61,7 @@ impl From<Registration> for RegistrationView {
             seat_no: r.seat_no,
             created_at: to_rfc3339(r.created_at),
             paid_at: r.paid_at.map(to_rfc3339),
-            refund_pending: r.needs_refund,
+            refund_pending: r.flags.needs_refund(),
         }
     }
 }
@@ -78,7 +79,7 @@ pub async fn create(
     let exam = exams::get(&state.db, req.exam_id)
         .await?
         .ok_or_else(|| AppError::not_found("考试不存在"))?;
-    if exam.status != "open" || at >= exam.closes_at {
+    if exam.status != ExamStatus::Open || at >= exam.closes_at {
         return Err(AppError::conflict(
             "registration_closed",
             "该考试报名已截止",
@@ -155,14 +156,15 @@ pub async fn cancel(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     let registration = owned(&state, id, candidate_id).await?;
-    if registration.status != "pending_payment" {
+    if registration.status != RegistrationStatus::PendingPayment {
         return Err(AppError::conflict(
             "not_cancellable",
             "只能取消未付款的报名；已付款的报名请联系考务人员退款",
         ));
     }
     crate::payments::close_before_release(&state.payments, id).await?;
-    if !registrations::release_unpaid(&state.db, id, "cancelled", now()).await? {
+    let cancelled = RegistrationStatus::Cancelled;
+    if !registrations::release_unpaid(&state.db, id, cancelled, now()).await? {
         return Err(AppError::conflict(
             "not_cancellable",
             "报名状态已变化，请刷新后重试",

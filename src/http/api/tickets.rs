@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::db::photos;
+use crate::domain::states::RegistrationStatus;
 use crate::http::AppState;
 use crate::http::api::registrations::owned;
 use crate::http::error::{ApiResult, AppError};
@@ -25,7 +26,10 @@ pub async fn put_photo(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<StatusCode> {
     let registration = owned(&state, id, candidate_id).await?;
-    if !matches!(registration.status.as_str(), "pending_payment" | "paid") {
+    if !matches!(
+        registration.status,
+        RegistrationStatus::PendingPayment | RegistrationStatus::Paid
+    ) {
         return Err(AppError::conflict(
             "not_editable",
             "该报名已结束，不能再上传照片",
@@ -72,25 +76,25 @@ pub async fn ticket_pdf(
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
     let mut registration = owned(&state, id, candidate_id).await?;
-    match registration.status.as_str() {
-        "paid" => {}
-        "pending_payment" => {
+    match registration.status {
+        RegistrationStatus::Paid => {}
+        RegistrationStatus::PendingPayment => {
             return Err(AppError::conflict("not_paid", "付款完成后才能下载准考证"));
         }
-        "refunding" | "refunded" => {
+        RegistrationStatus::Refunding | RegistrationStatus::Refunded => {
             return Err(AppError::conflict(
                 "ticket_void",
                 "该报名已退款，准考证作废",
             ));
         }
-        _ => {
+        RegistrationStatus::Cancelled | RegistrationStatus::Expired => {
             return Err(AppError::conflict(
                 "ticket_void",
                 "该报名已取消或已过期，没有准考证",
             ));
         }
     }
-    if registration.needs_refund {
+    if registration.flags.needs_refund() {
         return Err(AppError::conflict(
             "no_seat",
             "名额已满，您的付款将原路退回",
