@@ -1,14 +1,13 @@
 //! The foundation: health, migrations on both databases, the uniqueness rules the database itself
 //! enforces, and graceful shutdown.
 
-mod common;
-
 use std::time::Duration;
 
 use axum::routing::get;
-use common::{TestApp, TestDb};
 use examdesk::db::{self, Db};
 use sqlx::Row;
+
+use crate::common::{TestApp, TestDb};
 
 #[tokio::test]
 async fn healthz_answers_ok_when_the_database_answers() {
