@@ -165,31 +165,34 @@ pub async fn status_of(app: &TestApp, id: i64) -> String {
 
 /// Waits for a notify-driven change of the registration's status to land in the database.
 pub async fn wait_for_status(app: &TestApp, id: i64, status: &str) {
-    wait_until(&format!("registration {id} becomes {status}"), async || {
-        let now = status_of(app, id).await;
-        if now == status {
-            Ok(())
-        } else {
-            Err(format!("it is {now:?}"))
-        }
-    })
-    .await
+    let what = format!("registration {id} becomes {status}");
+    wait_for_reading(&what, status.to_string(), async || status_of(app, id).await).await
 }
 
 /// Waits until the registration's refunds are exactly `expected` (status, fen).
 pub async fn wait_for_refunds(app: &TestApp, registration_id: i64, expected: &[(&str, i64)]) {
     let expected: Vec<(String, i64)> = expected.iter().map(|(s, f)| (s.to_string(), *f)).collect();
-    wait_until(
-        &format!("refunds of registration {registration_id} are {expected:?}"),
-        async || {
-            let now = refund_statuses(app, registration_id).await;
-            if now == expected {
-                Ok(())
-            } else {
-                Err(format!("{now:?}"))
-            }
-        },
-    )
+    let what = format!("refunds of registration {registration_id} are {expected:?}");
+    wait_for_reading(&what, expected, async || {
+        refund_statuses(app, registration_id).await
+    })
+    .await
+}
+
+/// Waits until `read` reads `expected`; the last reading is in the failure.
+async fn wait_for_reading<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    expected: T,
+    mut read: impl AsyncFnMut() -> T,
+) {
+    wait_until(what, async || {
+        let now = read().await;
+        if now == expected {
+            Ok(())
+        } else {
+            Err(format!("{now:?}"))
+        }
+    })
     .await
 }
 
