@@ -55,6 +55,14 @@ pub struct Source {
 impl Source {
     /// Reads `examdesk.toml` (if `file` exists) and then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, SettingError> {
+        Self::read(file, std::env::vars())
+    }
+
+    /// The file's settings, then those of `env` over them (the process's environment, or a test's).
+    fn read(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingError> {
         let mut values = HashMap::new();
         if let Some(path) = file.filter(|p| p.exists()) {
             let text = std::fs::read_to_string(path)
@@ -80,7 +88,7 @@ impl Source {
                 values.insert(key.to_uppercase(), text);
             }
         }
-        for (key, value) in std::env::vars() {
+        for (key, value) in env {
             if key.starts_with("EXAMDESK_") || key.starts_with("WECHAT_") {
                 values.insert(key, value);
             }
@@ -477,22 +485,32 @@ mod tests {
             "examdesk_bind = \"127.0.0.1:9090\"\nexamdesk_order_ttl_minutes = 45\n",
         )
         .unwrap();
-        let source = Source::load(Some(&path)).unwrap();
+        // An empty environment, not the test process's: the assertions hold wherever it runs.
+        let no_env = || std::iter::empty::<(String, String)>();
+        let source = Source::read(Some(&path), no_env()).unwrap();
         let s = Settings::from_source(&source).unwrap();
-        if std::env::var("EXAMDESK_BIND").is_err() {
-            assert_eq!(s.bind.to_string(), "127.0.0.1:9090");
-        }
-        if std::env::var("EXAMDESK_ORDER_TTL_MINUTES").is_err() {
-            assert_eq!(s.order_ttl_minutes, 45);
-        }
+        assert_eq!(s.bind.to_string(), "127.0.0.1:9090");
+        assert_eq!(s.order_ttl_minutes, 45);
+        // The environment wins over the file; other variables are not settings.
+        let env = [
+            ("EXAMDESK_ORDER_TTL_MINUTES", "20"),
+            ("HOME", "/root"),
+            ("PATH", "/usr/bin"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let source = Source::read(Some(&path), env).unwrap();
+        let s = Settings::from_source(&source).unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:9090");
+        assert_eq!(s.order_ttl_minutes, 20);
+        assert_eq!(source.get("HOME"), None);
         std::fs::write(&path, "examdesk_bind = [1, 2]\n").unwrap();
-        let err = Source::load(Some(&path))
+        let err = Source::read(Some(&path), no_env())
             .err()
             .expect("a list is not a setting");
         assert_eq!(err.setting, "EXAMDESK_BIND");
         std::fs::write(&path, "not toml =").unwrap();
         assert!(
-            Source::load(Some(&path)).is_err(),
+            Source::read(Some(&path), no_env()).is_err(),
             "a broken file is refused"
         );
     }

@@ -1,7 +1,16 @@
 //! The test harness: every test starts the real app on a random port with a fresh database and
 //! talks to it over HTTP. With `EXAMDESK_TEST_DATABASE_URL=postgres://…` each test gets a database
 //! of its own on that server; otherwise a SQLite file in a temporary folder.
+//!
+//! One tree for every test binary (`mod common;` in each `main.rs`) and for loadgen's smoke tests
+//! (included there by `#[path]`): the app and its database here, the data tests make in
+//! [`fixtures`], waiting in [`wait`], notifies in [`notify`], staff and paid candidates in [`staff`].
 #![allow(dead_code)]
+
+pub mod fixtures;
+pub mod notify;
+pub mod staff;
+pub mod wait;
 
 use std::net::SocketAddr;
 
@@ -9,7 +18,14 @@ use examdesk::AppState;
 use examdesk::config::{Settings, Source};
 use tokio::sync::oneshot;
 
+pub use fixtures::{ExamBuilder, id_number};
+pub use wait::wait_until;
+
 pub const PG_ENV: &str = "EXAMDESK_TEST_DATABASE_URL";
+
+/// Why the PostgreSQL-only tests are ignored by default; also their failure when run without it.
+pub const PG_ONLY: &str =
+    "PostgreSQL only: run with EXAMDESK_TEST_DATABASE_URL=postgres://… and --include-ignored";
 
 /// A fresh, empty database for one test; a PostgreSQL one is dropped when the test ends.
 pub struct TestDb {
@@ -42,6 +58,14 @@ impl TestDb {
                 Self { url, dir, pg: None }
             }
         }
+    }
+
+    /// A fresh PostgreSQL database, for the tests that need what SQLite cannot give (several
+    /// instances on one database); fails the test when no PostgreSQL server is given.
+    pub async fn postgres() -> Self {
+        let db = Self::new().await;
+        assert!(db.is_postgres(), "{PG_ONLY}");
+        db
     }
 
     pub fn is_postgres(&self) -> bool {
@@ -95,20 +119,6 @@ fn replace_db_name(url: &str, name: &str) -> String {
     let mut parsed = url::Url::parse(url).expect("EXAMDESK_TEST_DATABASE_URL is a URL");
     parsed.set_path(&format!("/{name}"));
     parsed.to_string()
-}
-
-/// Prints why a PostgreSQL-only test did nothing; returns true when it should stop.
-pub fn skip_without_postgres(test: &str) -> bool {
-    if std::env::var(PG_ENV).map(|v| v.is_empty()).unwrap_or(true) {
-        // Written to the stream itself: the test harness captures eprintln!, and this must be seen.
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped {test}: PostgreSQL only; set {PG_ENV}=postgres://… to run it"
-        );
-        return true;
-    }
-    false
 }
 
 pub struct TestApp {
@@ -190,26 +200,6 @@ impl TestApp {
     }
 }
 
-/// A valid resident ID number for a sequence number, computed by the GB 11643 rule here in the
-/// test (independently of the code under test).
-pub fn id_number(seq: u32) -> String {
-    let body = format!(
-        "110105199{}{:02}{:02}{:03}",
-        seq % 10,
-        1 + (seq / 10) % 12,
-        1 + (seq / 120) % 28,
-        seq % 1000
-    );
-    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body
-        .bytes()
-        .zip(weights)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    let check = b"10X98765432"[(sum % 11) as usize] as char;
-    format!("{body}{check}")
-}
-
 impl TestApp {
     /// Signs in through the simulator's jscode2session; the same code is the same candidate.
     pub async fn login(&self, code: &str) -> String {
@@ -230,22 +220,9 @@ impl TestApp {
         body["token"].as_str().expect("token").to_string()
     }
 
-    /// An exam open for registration now.
-    pub async fn create_exam(&self, code: &str, capacity: i64, fee_fen: i64) -> i64 {
-        let now = examdesk::util::now();
-        let exam = examdesk::domain::exam::NewExam {
-            code: code.into(),
-            title: "2026年全国英语等级考试".into(),
-            fee_fen,
-            capacity,
-            opens_at: now - 60,
-            closes_at: now + 86_400,
-            starts_at: now + 2 * 86_400,
-            venue: "北京市海淀区考试中心".into(),
-        };
-        examdesk::db::exams::create(&self.state.db, &exam)
-            .await
-            .expect("exam created")
+    /// An exam to create, open for registration now unless told otherwise.
+    pub fn exam(&self, code: &str) -> ExamBuilder<'_> {
+        ExamBuilder::new(&self.state.db, code)
     }
 
     pub async fn register(&self, token: &str, exam_id: i64, seq: u32) -> reqwest::Response {
@@ -306,83 +283,27 @@ impl TestApp {
         .expect("a number")
     }
 
-    /// Waits (bounded) until the registration has the status.
+    /// Waits until the candidate API shows the registration with `status`; its JSON then.
     pub async fn wait_for_status(&self, token: &str, id: i64, status: &str) -> serde_json::Value {
-        let mut last = serde_json::Value::Null;
-        for _ in 0..100 {
-            let (_, body) = self
-                .get_json(token, &format!("/api/v1/registrations/{id}"))
-                .await;
-            if body["status"] == status {
-                return body;
-            }
-            last = body;
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("registration {id} never became {status}: {last}");
-    }
-}
-
-/// The fields of a payment notify as WeChat sends it for `out_trade_no` (demo merchant), unsigned,
-/// so that a test can alter them before [`signed`].
-pub fn notify_fields(
-    out_trade_no: &str,
-    fee: i64,
-    transaction_id: &str,
-) -> std::collections::BTreeMap<String, String> {
-    let mut f: std::collections::BTreeMap<String, String> = [
-        ("appid", examdesk::demo::DEMO_APPID),
-        ("mch_id", examdesk::demo::DEMO_MCH_ID),
-        ("nonce_str", "5K8264ILTKCH16CQ2502SI8ZNMTM67VS"),
-        ("result_code", "SUCCESS"),
-        ("return_code", "SUCCESS"),
-        ("openid", "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"),
-        ("is_subscribe", "N"),
-        ("trade_type", "JSAPI"),
-        ("bank_type", "CMC"),
-        ("fee_type", "CNY"),
-        ("time_end", "20261125120000"),
-        ("attach", "考试报名 <&>"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    f.insert("out_trade_no".into(), out_trade_no.into());
-    f.insert("transaction_id".into(), transaction_id.into());
-    f.insert("total_fee".into(), fee.to_string());
-    f.insert("cash_fee".into(), fee.to_string());
-    f
-}
-
-/// The notify body with its MD5 signature under the demo merchant's key.
-pub fn signed(mut fields: std::collections::BTreeMap<String, String>) -> String {
-    use wechat_pay_v2::{SignType, sign, xml};
-    let s = sign::sign(&fields, examdesk::demo::DEMO_API_KEY, SignType::Md5);
-    fields.insert("sign".into(), s);
-    xml::to_xml(&fields)
-}
-
-/// Sends every `(url, body)` at once, as WeChat's servers may; the answers' texts in order.
-pub async fn post_all(http: &reqwest::Client, requests: Vec<(String, String)>) -> Vec<String> {
-    let tasks: Vec<_> = requests
-        .into_iter()
-        .map(|(url, body)| {
-            let http = http.clone();
-            tokio::spawn(async move {
-                http.post(url)
-                    .body(body)
-                    .send()
-                    .await
-                    .expect("notify sent")
-                    .text()
-                    .await
-                    .expect("notify answered")
-            })
+        self.wait_for_registration(token, id, &format!("becomes {status}"), |body| {
+            body["status"] == status
         })
-        .collect();
-    let mut answers = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        answers.push(task.await.expect("notify task"));
+        .await
     }
-    answers
+
+    /// Waits until the registration's JSON in the candidate API is as `wanted` says; that JSON.
+    pub async fn wait_for_registration(
+        &self,
+        token: &str,
+        id: i64,
+        what: &str,
+        wanted: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let path = format!("/api/v1/registrations/{id}");
+        wait_until(&format!("registration {id} {what}"), async || {
+            let (_, body) = self.get_json(token, &path).await;
+            if wanted(&body) { Ok(body) } else { Err(body) }
+        })
+        .await
+    }
 }

@@ -1,12 +1,13 @@
 //! Several instances against one PostgreSQL database and one WeChat: the work is shared and
-//! nothing is done twice. PostgreSQL only (SQLite serves one instance).
+//! nothing is done twice. PostgreSQL only (SQLite serves one instance), so ignored by default;
+//! `.ci/run` runs them on PostgreSQL with `--ignored`.
 
-mod common;
-
-use common::{TestApp, TestDb, notify_fields, signed, skip_without_postgres};
 use examdesk::demo::{DEMO_API_KEY, DEMO_APP_SECRET, DEMO_APPID, DEMO_MCH_ID};
 use serde_json::Value;
 use wechat_pay_v2_simulator::{Simulator, SimulatorConfig};
+
+use crate::common::notify::{notify_fields, post_all, signed};
+use crate::common::{TestApp, TestDb};
 
 async fn wechat() -> (Simulator, String) {
     let mut config = SimulatorConfig::new(DEMO_APPID, DEMO_APP_SECRET, DEMO_MCH_ID, DEMO_API_KEY);
@@ -50,13 +51,12 @@ async fn ordered(via: &TestApp, code: &str, exam_id: i64, seq: u32) -> String {
 }
 
 #[tokio::test]
+#[ignore = "PostgreSQL only: run with EXAMDESK_TEST_DATABASE_URL=postgres://… and --include-ignored"]
 async fn a_notify_storm_split_across_two_instances_pays_every_order_once() {
-    if skip_without_postgres("a_notify_storm_split_across_two_instances_pays_every_order_once") {
-        return;
-    }
+    let db = TestDb::postgres().await;
     let (_sim, sim_url) = wechat().await;
-    let (a, b) = two_instances(TestDb::new().await, &sim_url).await;
-    let exam_id = a.create_exam("MULTI1", 200, 5000).await;
+    let (a, b) = two_instances(db, &sim_url).await;
+    let exam_id = a.exam("MULTI1").capacity(200).create().await;
     let mut bodies = Vec::new();
     for i in 0..40u32 {
         let via = if i % 2 == 0 { &a } else { &b };
@@ -71,7 +71,7 @@ async fn a_notify_storm_split_across_two_instances_pays_every_order_once() {
             bodies.push((target.at("/wechat/pay/notify"), body.clone()));
         }
     }
-    for answer in common::post_all(&a.http, bodies).await {
+    for answer in post_all(&a.http, bodies).await {
         assert_eq!(answer, wechat_pay_v2::notify::SUCCESS_REPLY);
     }
     assert_eq!(
@@ -99,13 +99,12 @@ async fn a_notify_storm_split_across_two_instances_pays_every_order_once() {
 }
 
 #[tokio::test]
+#[ignore = "PostgreSQL only: run with EXAMDESK_TEST_DATABASE_URL=postgres://… and --include-ignored"]
 async fn the_expiry_job_on_two_instances_closes_each_order_once() {
-    if skip_without_postgres("the_expiry_job_on_two_instances_closes_each_order_once") {
-        return;
-    }
+    let db = TestDb::postgres().await;
     let (sim, sim_url) = wechat().await;
-    let (a, b) = two_instances(TestDb::new().await, &sim_url).await;
-    let exam_id = a.create_exam("MULTI2", 200, 5000).await;
+    let (a, b) = two_instances(db, &sim_url).await;
+    let exam_id = a.exam("MULTI2").capacity(200).create().await;
     for i in 0..20u32 {
         let via = if i % 2 == 0 { &a } else { &b };
         ordered(via, &format!("expire-{i}"), exam_id, 600 + i).await;

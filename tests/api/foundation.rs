@@ -1,14 +1,13 @@
 //! The foundation: health, migrations on both databases, the uniqueness rules the database itself
 //! enforces, and graceful shutdown.
 
-mod common;
-
 use std::time::Duration;
 
 use axum::routing::get;
-use common::{TestApp, TestDb};
 use examdesk::db::{self, Db};
 use sqlx::Row;
+
+use crate::common::{TestApp, TestDb};
 
 #[tokio::test]
 async fn healthz_answers_ok_when_the_database_answers() {
@@ -137,8 +136,10 @@ async fn old_refusals_of_refund_notifies_become_fixed_reasons() {
     }
     // Run again as it ran on a database that had such rows (its statements are idempotent).
     let conversion = match db.backend {
-        db::Backend::Sqlite => include_str!("../migrations/sqlite/0003_callback_refusals.sql"),
-        db::Backend::Postgres => include_str!("../migrations/postgres/0003_callback_refusals.sql"),
+        db::Backend::Sqlite => include_str!("../../migrations/sqlite/0003_callback_refusals.sql"),
+        db::Backend::Postgres => {
+            include_str!("../../migrations/postgres/0003_callback_refusals.sql")
+        }
     };
     sqlx::raw_sql(conversion).execute(&db.write).await.unwrap();
     let now: Vec<String> = sqlx::query("SELECT outcome FROM wechat_callbacks ORDER BY id")

@@ -1,7 +1,7 @@
 //! Property tests of the wire format: hostile input never panics, and every map
 //! survives a write/read round trip and a sign/verify round trip.
 //!
-//! The default run is short; `PROPTEST_CASES=1000000 cargo test --release --test wechat_props`
+//! The default run is short; `PROPTEST_CASES=1000000 cargo test --release --test wechat props::`
 //! is the long run (see docs/wechat.md).
 
 use std::collections::BTreeMap;

@@ -1,12 +1,10 @@
 //! The `examdesk` binary as an operator runs it: each command's success and errors, settings
 //! errors that name their setting, and a clean stop on SIGTERM.
 
-mod common;
-
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use common::TestDb;
+use crate::common::{TestDb, wait_until};
 
 fn examdesk(db: &TestDb, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_examdesk"));
@@ -99,6 +97,10 @@ async fn exam_create_prints_the_id_and_refuses_bad_values() {
     assert_fails_naming(&examdesk(&db, &EXAM, &[], None), "already exists");
     assert_fails_naming(&run_args(&db, &exam_with("--fee-fen", "0")), "--fee-fen");
     assert_fails_naming(&run_args(&db, &exam_with("--capacity", "0")), "--capacity");
+    // 99 rooms of 999 seats is all a ticket number can print.
+    assert_fails_naming(&run_args(&db, &exam_with("--capacity", "98902")), "98901");
+    let most = run_args(&db, &exam_with("--capacity", "98901"));
+    assert_fails_naming(&most, "already exists");
     assert_fails_naming(
         &run_args(&db, &exam_with("--opens", "2026-12-02T00:00:00+08:00")),
         "--opens",
@@ -345,14 +347,18 @@ async fn the_simulator_command_plays_wechat_on_its_own() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     assert!(first.contains("WeChat simulator"), "{first}");
-    let mut answer = String::new();
-    for _ in 0..50 {
-        if let Ok(res) = reqwest::get(format!("http://{bind}/sns/jscode2session?appid={}&secret={}&js_code=abc&grant_type=authorization_code", examdesk::demo::DEMO_APPID, examdesk::demo::DEMO_APP_SECRET)).await {
-            answer = res.text().await.unwrap();
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let url = format!(
+        "http://{bind}/sns/jscode2session?appid={}&secret={}&js_code=abc&grant_type=authorization_code",
+        examdesk::demo::DEMO_APPID,
+        examdesk::demo::DEMO_APP_SECRET
+    );
+    let answer = wait_until("the simulator answers jscode2session", async || {
+        reqwest::get(&url).await
+    })
+    .await
+    .text()
+    .await
+    .unwrap();
     assert!(answer.contains("openid"), "{answer}");
     assert!(!answer.contains("errcode\":40029"), "{answer}");
     send_signal(child.id(), 15);

@@ -1,10 +1,9 @@
 //! Tickets through the candidate API: seats and numbers once paid, the photo, and the PDF itself.
 
-mod common;
-
-use common::TestApp;
 use image::{ImageEncoder, Rgb, RgbImage};
 use serde_json::Value;
+
+use crate::common::{TestApp, id_number};
 
 fn jpeg(w: u32, h: u32) -> Vec<u8> {
     let img = RgbImage::from_fn(w, h, |x, y| {
@@ -34,7 +33,7 @@ async fn paid(
         .http
         .post(app.at("/api/v1/registrations"))
         .bearer_auth(&token)
-        .json(&serde_json::json!({"exam_id": exam_id, "name": name, "id_number": common::id_number(seq), "phone": "13800138000"}))
+        .json(&serde_json::json!({"exam_id": exam_id, "name": name, "id_number": id_number(seq), "phone": "13800138000"}))
         .send()
         .await
         .unwrap();
@@ -51,17 +50,11 @@ async fn paid(
         .to_string();
     app.simulator().pay(&prepay).unwrap();
     app.wait_for_status(&token, id, "paid").await;
-    let mut body = Value::Null;
-    for _ in 0..100 {
-        body = app
-            .get_json(&token, &format!("/api/v1/registrations/{id}"))
-            .await
-            .1;
-        if body["ticket_no"].is_string() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-    }
+    let body = app
+        .wait_for_registration(&token, id, "has a ticket number", |body| {
+            body["ticket_no"].is_string()
+        })
+        .await;
     (token, id, body)
 }
 
@@ -84,7 +77,7 @@ fn text_of(pdf: &[u8]) -> String {
 #[tokio::test]
 async fn a_paid_registration_gets_a_seat_a_number_and_a_ticket() {
     let app = TestApp::spawn().await;
-    let exam_id = app.create_exam("NCRE26", 40, 5000).await;
+    let exam_id = app.exam("NCRE26").capacity(40).create().await;
     let mut numbers = std::collections::HashSet::new();
     let mut seats = std::collections::HashSet::new();
     let mut first = None;
@@ -145,7 +138,7 @@ async fn a_paid_registration_gets_a_seat_a_number_and_a_ticket() {
 #[tokio::test]
 async fn no_ticket_before_payment_and_none_for_others() {
     let app = TestApp::spawn().await;
-    let exam_id = app.create_exam("NCRE27", 10, 5000).await;
+    let exam_id = app.exam("NCRE27").create().await;
     let token = app.login("early").await;
     let res = app.register(&token, exam_id, 410).await;
     let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
@@ -164,7 +157,7 @@ async fn no_ticket_before_payment_and_none_for_others() {
 #[tokio::test]
 async fn the_photo_is_checked_stored_and_printed() {
     let app = TestApp::spawn().await;
-    let exam_id = app.create_exam("NCRE28", 10, 5000).await;
+    let exam_id = app.exam("NCRE28").create().await;
     let (token, id, _) = paid(&app, "photo", exam_id, 420, "李雷").await;
     let before = get_pdf(&app, &token, id)
         .await
@@ -233,7 +226,7 @@ async fn the_photo_is_checked_stored_and_printed() {
 #[tokio::test]
 async fn a_name_no_font_can_print_is_flagged_not_hidden() {
     let app = TestApp::spawn().await;
-    let exam_id = app.create_exam("NCRE29", 10, 5000).await;
+    let exam_id = app.exam("NCRE29").create().await;
     let (token, id, _) = paid(&app, "rare", exam_id, 430, "𠀀明").await;
     assert_eq!(get_pdf(&app, &token, id).await.status(), 200);
     let flags: String = sqlx::Row::get(

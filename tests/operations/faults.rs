@@ -1,37 +1,33 @@
 //! WeChat misbehaving while candidates pay: failing and slow answers, duplicated and lost
 //! notifies. Every payment ends recorded exactly once.
 
-mod common;
-
-use std::time::Duration;
-
-use common::TestApp;
 use serde_json::Value;
 use wechat_pay_v2_simulator::{FailWith, Faults};
 
+use crate::common::{TestApp, wait_until};
+
 /// Places an order, retrying while WeChat fails (as the mini-program would).
 async fn place_order(app: &TestApp, token: &str, id: i64) -> Value {
-    for _ in 0..20 {
-        let (status, body) = app
-            .post_json(token, &format!("/api/v1/registrations/{id}/pay"))
-            .await;
+    let path = format!("/api/v1/registrations/{id}/pay");
+    wait_until("WeChat takes the order", async || {
+        let (status, body) = app.post_json(token, &path).await;
         match status {
-            200 => return body,
+            200 => Ok(body),
             502 => {
                 assert_eq!(body["error"]["code"], "wechat_unavailable", "{body}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                Err(body)
             }
             other => panic!("unexpected {other}: {body}"),
         }
-    }
-    panic!("WeChat never answered");
+    })
+    .await
 }
 
 #[tokio::test]
 async fn failing_wechat_and_lost_or_repeated_notifies_lose_and_double_nothing() {
     let app = TestApp::spawn_with(&[("EXAMDESK_LOGIN_PER_MINUTE", "0")]).await;
     let sim = app.simulator();
-    let exam_id = app.create_exam("FAULT1", 100, 5000).await;
+    let exam_id = app.exam("FAULT1").capacity(100).create().await;
     let mut paid = Vec::new();
     let mut tokens = Vec::new();
     for i in 0..24u32 {
@@ -89,21 +85,26 @@ async fn failing_wechat_and_lost_or_repeated_notifies_lose_and_double_nothing() 
         fail_with: FailWith::SystemError,
         ..Default::default()
     });
-    let mut at = examdesk::util::now() + examdesk::jobs::QUERY_AFTER + 1;
-    for _ in 0..30 {
+    // Each pass a minute later, so a failed query is tried again; never as late as the holds'
+    // end (30 minutes), so no order expires.
+    let start = examdesk::util::now() + examdesk::jobs::QUERY_AFTER + 1;
+    let mut pass = 0;
+    wait_until("the query job finds every payment", async || {
+        let at = start + pass * (examdesk::jobs::QUERY_EVERY + 1);
+        pass = (pass + 1).min(20);
         examdesk::jobs::run_once(&app.state.payments, at)
             .await
             .unwrap();
-        if app
+        let paid = app
             .count("SELECT COUNT(*) FROM registrations WHERE status = 'paid'")
-            .await
-            == 24
-        {
-            break;
+            .await;
+        if paid == 24 {
+            Ok(())
+        } else {
+            Err(format!("{paid} of 24 paid"))
         }
-        at += examdesk::jobs::QUERY_EVERY + 1;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     sim.set_faults(Faults::default());
     for (token, id, _) in &paid {
         app.wait_for_status(token, *id, "paid").await;

@@ -1,4 +1,5 @@
-//! Shared by the WeChat integration tests (`#[path]`-included); holds no tests itself.
+//! Shared by the WeChat tests of this binary: the simulator on a loopback port and a notify
+//! receiver; holds no tests itself.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,7 +14,9 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use wechat_pay_v2::notify::SUCCESS_REPLY;
 use wechat_pay_v2::{SignType, WechatConfig};
-use wechat_pay_v2_simulator::{Simulator, SimulatorConfig};
+use wechat_pay_v2_simulator::{Simulator, SimulatorConfig, Stats};
+
+use crate::common::wait_until;
 
 pub const APPID: &str = "wxd930ea5d5a258f4f";
 pub const APP_SECRET: &str = "4f1a7d0c9b2e8a6f3d5c1b0e9a8f7d6c";
@@ -122,13 +125,15 @@ pub async fn receiver(script: Vec<Reply>) -> Receiver {
     r
 }
 
-/// Polls `cond` for up to 5 s.
-pub async fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
-    for _ in 0..500 {
-        if cond() {
-            return true;
+/// Waits until the simulator's counters are as `wanted` says.
+pub async fn wait_for_stats(sim: &Simulator, what: &str, wanted: impl Fn(&Stats) -> bool) {
+    wait_until(what, async || {
+        let stats = sim.stats();
+        if wanted(&stats) {
+            Ok(())
+        } else {
+            Err(format!("{stats:?}"))
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    cond()
+    })
+    .await
 }

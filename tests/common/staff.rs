@@ -1,19 +1,12 @@
-//! Shared by the admin tests: the real app with the WeChat simulator mounted at `/_sim` (where
-//! demo mode's WeChat settings point), staff accounts signed in through the real sign-in form,
-//! and paid registrations made through the real candidate API and a simulated payment.
-#![allow(dead_code)]
-
-use std::time::Duration;
+//! For the staff tests: the real app with the WeChat simulator mounted at `/_sim` (where demo
+//! mode's WeChat settings point), staff accounts signed in through the real sign-in form, and paid
+//! registrations made through the real candidate API and a simulated payment.
 
 use examdesk::db::admins::{self, Role};
-use examdesk::domain::exam::NewExam;
 use serde_json::{Value, json};
 use wechat_pay_v2_simulator::Simulator;
 
-#[path = "../common/mod.rs"]
-pub mod common;
-
-pub use common::TestApp;
+use super::{TestApp, id_number, wait_until};
 
 pub const PASSWORD: &str = "correct-horse-battery";
 
@@ -96,37 +89,6 @@ pub async fn get_text(client: &reqwest::Client, url: String) -> (u16, String) {
     (status, response.text().await.expect("body"))
 }
 
-/// An exam open for registration now.
-pub async fn open_exam(app: &TestApp, code: &str, fee_fen: i64, capacity: i64) -> i64 {
-    let now = examdesk::util::now();
-    let exam = NewExam {
-        code: code.into(),
-        title: format!("{code} 全国英语等级考试"),
-        fee_fen,
-        capacity,
-        opens_at: now - 3600,
-        closes_at: now + 86_400,
-        starts_at: now + 2 * 86_400,
-        venue: "北京市海淀区学院路1号".into(),
-    };
-    examdesk::db::exams::create(&app.state.db, &exam)
-        .await
-        .expect("create exam")
-}
-
-/// A valid resident ID number (GB 11643 check digit) that differs by `seq`.
-pub fn id_number(seq: u32) -> String {
-    let body = format!("11010519900101{:03}", seq % 1000);
-    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body
-        .bytes()
-        .zip(weights)
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
-    let check = b"10X98765432"[(sum % 11) as usize] as char;
-    format!("{body}{check}")
-}
-
 pub struct Registered {
     pub id: i64,
     pub out_trade_no: String,
@@ -201,18 +163,37 @@ pub async fn status_of(app: &TestApp, id: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Waits (up to 10 s) for a notify-driven change to land.
+/// Waits for a notify-driven change of the registration's status to land in the database.
 pub async fn wait_for_status(app: &TestApp, id: i64, status: &str) {
-    for _ in 0..200 {
-        if status_of(app, id).await == status {
-            return;
+    let what = format!("registration {id} becomes {status}");
+    wait_for_reading(&what, status.to_string(), async || status_of(app, id).await).await
+}
+
+/// Waits until the registration's refunds are exactly `expected` (status, fen).
+pub async fn wait_for_refunds(app: &TestApp, registration_id: i64, expected: &[(&str, i64)]) {
+    let expected: Vec<(String, i64)> = expected.iter().map(|(s, f)| (s.to_string(), *f)).collect();
+    let what = format!("refunds of registration {registration_id} are {expected:?}");
+    wait_for_reading(&what, expected, async || {
+        refund_statuses(app, registration_id).await
+    })
+    .await
+}
+
+/// Waits until `read` reads `expected`; the last reading is in the failure.
+async fn wait_for_reading<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    expected: T,
+    mut read: impl AsyncFnMut() -> T,
+) {
+    wait_until(what, async || {
+        let now = read().await;
+        if now == expected {
+            Ok(())
+        } else {
+            Err(format!("{now:?}"))
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "registration {id} never became {status}; it is {}",
-        status_of(app, id).await
-    );
+    })
+    .await
 }
 
 pub async fn refund_statuses(app: &TestApp, registration_id: i64) -> Vec<(String, i64)> {

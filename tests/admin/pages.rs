@@ -1,10 +1,10 @@
 //! The staff pages over real HTTP, on SQLite and (with EXAMDESK_TEST_DATABASE_URL) PostgreSQL:
 //! sign-in, lock-out, CSRF, roles, search, CSV, and refunds through the WeChat simulator.
 
-mod admin_common;
-
-use admin_common::*;
 use examdesk::db::admins::{self, Role};
+
+use crate::common::staff::*;
+use crate::common::{TestApp, id_number};
 
 #[tokio::test]
 async fn sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_the_session() {
@@ -115,7 +115,7 @@ async fn wrong_password_is_refused_and_five_failures_lock_the_user_out() {
 #[tokio::test]
 async fn forms_without_the_right_csrf_token_are_refused() {
     let (app, _sim) = spawn().await;
-    let exam = open_exam(&app, "CSRF1", 5000, 10).await;
+    let exam = app.exam("CSRF1").create().await;
     let client = staff(&app, Role::Admin).await;
     for token in [None, Some("forged-token")] {
         let mut form = vec![("status", "closed")];
@@ -154,7 +154,7 @@ async fn forms_without_the_right_csrf_token_are_refused() {
 #[tokio::test]
 async fn roles_limit_what_staff_can_do() {
     let (app, sim) = spawn().await;
-    let exam = open_exam(&app, "ROLE1", 5000, 10).await;
+    let exam = app.exam("ROLE1").create().await;
     let r = paid(&app, &sim, exam, "赵敏", 1).await;
     let viewer = staff(&app, Role::Viewer).await;
 
@@ -224,7 +224,7 @@ async fn roles_limit_what_staff_can_do() {
 #[tokio::test]
 async fn search_filters_and_pages_registrations() {
     let (app, sim) = spawn().await;
-    let exam = open_exam(&app, "FIND1", 5000, 100).await;
+    let exam = app.exam("FIND1").capacity(100).create().await;
     let paid_one = paid(&app, &sim, exam, "欧阳娜娜", 11).await;
     let pending = registered(&app, exam, "张伟", 12).await;
     let _other = registered(&app, exam, "李娜", 13).await;
@@ -315,7 +315,7 @@ fn url_encode(s: &str) -> String {
 #[tokio::test]
 async fn csv_export_opens_in_excel() {
     let (app, sim) = spawn().await;
-    let exam = open_exam(&app, "CSV1", 5000, 10).await;
+    let exam = app.exam("CSV1").create().await;
     let r = paid(&app, &sim, exam, "司马光", 21).await;
     registered(&app, exam, "王小明", 22).await;
     let admin = staff(&app, Role::Admin).await;
@@ -402,7 +402,7 @@ async fn refund(
 #[tokio::test]
 async fn full_refund_ends_refunded_voids_the_ticket_and_frees_the_seat() {
     let (app, sim) = spawn().await;
-    let exam = open_exam(&app, "FULL1", 5000, 10).await;
+    let exam = app.exam("FULL1").create().await;
     let r = paid(&app, &sim, exam, "孙悟空", 31).await;
     assert_eq!(seats_taken(&app, exam).await, 1);
     let finance = staff(&app, Role::Finance).await;
@@ -445,21 +445,12 @@ async fn full_refund_ends_refunded_voids_the_ticket_and_frees_the_seat() {
 #[tokio::test]
 async fn partial_refund_keeps_the_ticket_and_the_rest_ends_refunded() {
     let (app, sim) = spawn().await;
-    let exam = open_exam(&app, "PART1", 5000, 10).await;
+    let exam = app.exam("PART1").create().await;
     let r = paid(&app, &sim, exam, "猪八戒", 41).await;
     let admin = staff(&app, Role::Admin).await;
     let response = refund(&app, &admin, r.id, "20").await;
     assert_eq!(response.status(), 200);
-    for _ in 0..200 {
-        if refund_statuses(&app, r.id).await == vec![("success".to_string(), 2000)] {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        refund_statuses(&app, r.id).await,
-        vec![("success".to_string(), 2000)]
-    );
+    wait_for_refunds(&app, r.id, &[("success", 2000)]).await;
     assert_eq!(
         status_of(&app, r.id).await,
         "paid",
@@ -490,7 +481,7 @@ async fn partial_refund_keeps_the_ticket_and_the_rest_ends_refunded() {
 #[tokio::test]
 async fn a_double_submitted_refund_form_refunds_once() {
     let (app, sim) = spawn().await;
-    let exam = open_exam(&app, "TWICE1", 5000, 10).await;
+    let exam = app.exam("TWICE1").create().await;
     let r = paid(&app, &sim, exam, "唐三藏", 51).await;
     let admin = staff(&app, Role::Admin).await;
     let (_, html) = get_text(&admin, app.at(&format!("/admin/registrations/{}", r.id))).await;
@@ -525,7 +516,7 @@ async fn a_double_submitted_refund_form_refunds_once() {
 #[tokio::test]
 async fn a_refund_wechat_did_not_answer_is_resent_with_the_same_number() {
     let (app, sim) = spawn().await;
-    let exam = open_exam(&app, "RETRY1", 5000, 10).await;
+    let exam = app.exam("RETRY1").create().await;
     let r = paid(&app, &sim, exam, "沙悟净", 61).await;
     let admin = staff(&app, Role::Admin).await;
     sim.set_faults(wechat_pay_v2_simulator::Faults {
@@ -688,7 +679,7 @@ async fn exam_changes_are_saved_and_audited() {
 #[tokio::test]
 async fn the_dashboard_and_refund_queue_show_the_figures() {
     let (app, sim) = spawn().await;
-    let exam = open_exam(&app, "DASH1", 5000, 10).await;
+    let exam = app.exam("DASH1").create().await;
     let r = paid(&app, &sim, exam, "林黛玉", 71).await;
     registered(&app, exam, "贾宝玉", 72).await;
     // A payment that came after the hold ended with no seat left waits in the refund queue.
@@ -732,5 +723,59 @@ async fn an_expired_staff_session_signs_out() {
     assert!(
         html.contains("name=\"password\""),
         "an expired session must sign in again"
+    );
+}
+
+/// A ticket number prints the room in two digits and the seat in three: a room of 1,000 seats
+/// or a 100th room could not be printed, and the seat step would skip such seats. The form
+/// refuses both, stores nothing, and takes the largest room that fits.
+#[tokio::test]
+async fn rooms_no_ticket_number_can_print_are_refused() {
+    let (app, _sim) = spawn().await;
+    let admin = staff(&app, Role::Admin).await;
+    let (_, html) = get_text(&admin, app.at("/admin/exams/new")).await;
+    let csrf = field(&html, "csrf");
+    let post = |capacity: &str, rooms: String| {
+        let form = vec![
+            ("csrf", csrf.clone()),
+            ("code", "BIG2027".to_string()),
+            ("title", "2027年大型考试".to_string()),
+            ("fee", "50".to_string()),
+            ("capacity", capacity.to_string()),
+            ("opens", "2027-03-01T09:00".to_string()),
+            ("closes", "2027-03-20T17:00".to_string()),
+            ("starts", "2027-06-12T09:00".to_string()),
+            ("venue", "北京体育馆".to_string()),
+            ("rooms", rooms),
+        ];
+        admin.post(app.at("/admin/exams")).form(&form).send()
+    };
+    let exams = "SELECT COUNT(*) FROM exams WHERE code = 'BIG2027'";
+
+    let response = post("1000", "大礼堂 1000".into()).await.expect("post");
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.unwrap_or_default();
+    assert!(page.contains("大礼堂") && page.contains("999"), "{page}");
+    assert_eq!(app.count(exams).await, 0);
+
+    let hundred: Vec<String> = (1..=100).map(|n| format!("第{n}考场 1")).collect();
+    let response = post("100", hundred.join("\n")).await.expect("post");
+    assert_eq!(response.status(), 422);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("最多 99 个考场")
+    );
+    assert_eq!(app.count(exams).await, 0);
+
+    let response = post("999", "大礼堂 999".into()).await.expect("post");
+    assert_eq!(response.status(), 200, "saved, then the edit page");
+    assert_eq!(app.count(exams).await, 1);
+    assert_eq!(
+        app.count("SELECT MAX(r.capacity) FROM exam_rooms r JOIN exams e ON e.id = r.exam_id WHERE e.code = 'BIG2027'")
+            .await,
+        999
     );
 }

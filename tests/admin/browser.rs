@@ -1,18 +1,17 @@
 //! The staff pages in a real browser: Debian's headless Chromium driven over WebDriver
 //! (chromedriver + fantoccini) against the real app and the WeChat simulator. Screenshots of the
-//! main pages go to `test-artifacts/screenshots/`. Without Chromium the tests say so and pass;
-//! `.ci/run` installs it.
-
-mod admin_common;
+//! main pages go to `test-artifacts/screenshots/`. Without Chromium the tests fail, saying what
+//! to install; `.ci/run` installs it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use admin_common::*;
 use examdesk::db::admins::{self, Role};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
+
+use crate::common::staff::*;
+use crate::common::{TestApp, id_number, wait_until};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -27,15 +26,14 @@ struct Browser {
 }
 
 impl Browser {
-    /// `None` (after saying why) when Chromium or chromedriver is not installed.
-    async fn start(test: &str) -> Option<Self> {
+    /// Chromium under chromedriver; fails the test when either is not installed.
+    async fn start() -> Self {
         for tool in [CHROMIUM, CHROMEDRIVER] {
-            if !Path::new(tool).exists() {
-                eprintln!(
-                    "skipped {test}: {tool} is missing (apt-get install chromium chromium-driver)"
-                );
-                return None;
-            }
+            assert!(
+                Path::new(tool).exists(),
+                "{tool} is missing: the browser tests need Debian's chromium and chromium-driver \
+                 (apt-get install chromium chromium-driver fonts-wqy-microhei)"
+            );
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -71,26 +69,19 @@ impl Browser {
             json!({ "binary": CHROMIUM, "args": args }),
         );
         let url = format!("http://127.0.0.1:{port}");
-        let mut last_error = String::new();
-        for _ in 0..100 {
+        let client = wait_until("chromedriver starts a session", async || {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector)
+            ClientBuilder::new(connector)
                 .capabilities(caps.clone())
                 .connect(&url)
                 .await
-            {
-                Ok(client) => {
-                    return Some(Self {
-                        client: Some(client),
-                        driver,
-                        _profile: profile,
-                    });
-                }
-                Err(e) => last_error = e.to_string(),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        })
+        .await;
+        Self {
+            client: Some(client),
+            driver,
+            _profile: profile,
         }
-        panic!("chromedriver did not start a session: {last_error}");
     }
 
     fn c(&self) -> &Client {
@@ -140,9 +131,8 @@ impl Browser {
     }
 
     async fn wait_for_new_page(&self) {
-        for _ in 0..200 {
-            let loaded = self
-                .c()
+        wait_until("a new page loads", async || {
+            self.c()
                 .execute(
                     "return !window.__examdeskOld && document.readyState === 'complete';",
                     vec![],
@@ -150,13 +140,9 @@ impl Browser {
                 .await
                 .ok()
                 .and_then(|v| v.as_bool())
-                .unwrap_or(false);
-            if loaded {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("no new page loaded within 10 s");
+                .unwrap_or(false)
+        })
+        .await
     }
 
     async fn sign_in(&self, app: &TestApp, username: &str, password: &str) {
@@ -213,9 +199,7 @@ fn screenshot_dir() -> PathBuf {
 #[tokio::test]
 async fn browser_sign_in_wrong_password_and_lock_out() {
     let _one = ONE_BROWSER.lock().await;
-    let Some(b) = Browser::start("browser_sign_in_wrong_password_and_lock_out").await else {
-        return;
-    };
+    let b = Browser::start().await;
     let (app, _sim) = spawn().await;
     admins::create(&app.state.db, "zhou", PASSWORD, Role::Admin)
         .await
@@ -253,11 +237,9 @@ async fn browser_sign_in_wrong_password_and_lock_out() {
 #[tokio::test]
 async fn browser_search_and_csv_export() {
     let _one = ONE_BROWSER.lock().await;
-    let Some(b) = Browser::start("browser_search_and_csv_export").await else {
-        return;
-    };
+    let b = Browser::start().await;
     let (app, sim) = spawn().await;
-    let exam = open_exam(&app, "WEB1", 5000, 20).await;
+    let exam = app.exam("WEB1").capacity(20).create().await;
     paid(&app, &sim, exam, "诸葛亮", 201).await;
     registered(&app, exam, "周瑜", 202).await;
     admins::create(&app.state.db, "admin", PASSWORD, Role::Admin)
@@ -326,11 +308,9 @@ async fn refund_in_browser(
 #[tokio::test]
 async fn browser_full_and_partial_refunds_end_refunded() {
     let _one = ONE_BROWSER.lock().await;
-    let Some(b) = Browser::start("browser_full_and_partial_refunds_end_refunded").await else {
-        return;
-    };
+    let b = Browser::start().await;
     let (app, sim) = spawn().await;
-    let exam = open_exam(&app, "WEB2", 5000, 20).await;
+    let exam = app.exam("WEB2").capacity(20).create().await;
     let full = paid(&app, &sim, exam, "刘备", 301).await;
     let partial = paid(&app, &sim, exam, "关羽", 302).await;
     admins::create(&app.state.db, "caiwu", PASSWORD, Role::Finance)
@@ -346,12 +326,7 @@ async fn browser_full_and_partial_refunds_end_refunded() {
     assert_eq!(b.text_of("#ticket-state").await, "已作废");
 
     refund_in_browser(&b, &app, partial.id, "15.50", "部分退款：教材费").await;
-    for _ in 0..200 {
-        if refund_statuses(&app, partial.id).await == vec![("success".to_string(), 1550)] {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_refunds(&app, partial.id, &[("success", 1550)]).await;
     b.goto(&app.at(&format!("/admin/registrations/{}", partial.id)))
         .await;
     assert_eq!(
@@ -376,12 +351,9 @@ async fn browser_full_and_partial_refunds_end_refunded() {
 #[tokio::test]
 async fn browser_refuses_a_form_without_csrf_and_a_viewer_refund() {
     let _one = ONE_BROWSER.lock().await;
-    let Some(b) = Browser::start("browser_refuses_a_form_without_csrf_and_a_viewer_refund").await
-    else {
-        return;
-    };
+    let b = Browser::start().await;
     let (app, sim) = spawn().await;
-    let exam = open_exam(&app, "WEB3", 5000, 20).await;
+    let exam = app.exam("WEB3").capacity(20).create().await;
     let r = paid(&app, &sim, exam, "曹操", 401).await;
     admins::create(&app.state.db, "boss", PASSWORD, Role::Admin)
         .await
@@ -437,8 +409,8 @@ async fn browser_refuses_a_form_without_csrf_and_a_viewer_refund() {
 /// Data that makes the pages look like a working day: several exams, paid and unpaid
 /// registrations spread over two weeks, refunds in every state, and one for the refund queue.
 async fn seed(app: &TestApp, sim: &wechat_pay_v2_simulator::Simulator) -> (i64, i64) {
-    let main = open_exam(app, "CET2026", 5000, 120).await;
-    let other = open_exam(app, "NCRE2026", 8000, 60).await;
+    let main = app.exam("CET2026").capacity(120).create().await;
+    let other = app.exam("NCRE2026").fee(8000).capacity(60).create().await;
     sqlx::query("UPDATE exams SET title = '2026年下半年全国大学英语四级考试', venue = '北京市海淀区学院路37号 第一教学楼' WHERE id = $1")
         .bind(main)
         .execute(&app.state.db.write)
@@ -494,9 +466,7 @@ async fn seed(app: &TestApp, sim: &wechat_pay_v2_simulator::Simulator) -> (i64, 
 #[tokio::test]
 async fn browser_screenshots_of_the_main_pages() {
     let _one = ONE_BROWSER.lock().await;
-    let Some(b) = Browser::start("browser_screenshots_of_the_main_pages").await else {
-        return;
-    };
+    let b = Browser::start().await;
     let (app, sim) = spawn().await;
     let (exam, registration) = seed(&app, &sim).await;
     admins::create(&app.state.db, "admin", PASSWORD, Role::Admin)
@@ -523,16 +493,7 @@ async fn browser_screenshots_of_the_main_pages() {
         .execute(&app.state.db.write)
         .await
         .expect("queue");
-    for _ in 0..100 {
-        if refund_statuses(&app, registration)
-            .await
-            .iter()
-            .all(|(s, _)| s == "success")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_refunds(&app, registration, &[("success", 2000)]).await;
     // An exam edit for the audit log.
     b.goto(&app.at(&format!("/admin/exams/{exam}/edit"))).await;
     b.fill("#venue", "北京市海淀区学院路37号 第二教学楼").await;

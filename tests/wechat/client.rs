@@ -1,18 +1,17 @@
 //! The typed clients against the simulator on a loopback port: every call, its
 //! success and each of its errors.
 
-#[path = "wechat_support.rs"]
-mod support;
-
 use std::time::Duration;
 
-use support::*;
 use wechat_pay_v2::login::{LoginClient, LoginError};
 use wechat_pay_v2::pay::{
     PayClient, PayError, RefundRequest, RefundState, RetryPolicy, TradeState, UnifiedOrder,
 };
 use wechat_pay_v2::{SignType, WechatConfig, notify};
 use wechat_pay_v2_simulator::{FailWith, Faults};
+
+use crate::common::wait_until;
+use crate::support::*;
 
 fn client(config: &WechatConfig) -> PayClient {
     match PayClient::with_timeout(config.clone(), Duration::from_secs(3)) {
@@ -238,16 +237,16 @@ async fn refund_and_refund_query() {
     assert_eq!(trade.ok(), Some(TradeState::Refund));
 
     // refund_delay 20 s × 0.001: settled within milliseconds.
-    let mut settled = None;
-    for _ in 0..100 {
-        let s = pay.refund_query("R0007A").await.ok();
-        if s.as_ref().map(|s| s.refund_status) == Some(RefundState::Success) {
-            settled = s;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let settled = settled.unwrap_or_else(|| panic!("refund never succeeded"));
+    let settled = wait_until("the refund succeeds", async || {
+        pay.refund_query("R0007A")
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|s| match s.refund_status {
+                RefundState::Success => Ok(s),
+                other => Err(format!("{other:?}")),
+            })
+    })
+    .await;
     assert_eq!(settled.success_time.as_ref().map(String::len), Some(19));
 
     assert!(matches!(
@@ -338,7 +337,10 @@ async fn hmac_sha256_orders_end_to_end() {
         Some(SignType::HmacSha256)
     );
     assert!(sim.pay(&prepay.prepay_id).is_ok());
-    assert!(wait_until(|| receiver.count() >= 1).await);
+    wait_until("the notify reaches the receiver", async || {
+        receiver.count() >= 1
+    })
+    .await;
     let body = receiver.body(0);
     let parsed = notify::parse_pay_notify(&config, &body, Some(SignType::HmacSha256));
     assert_eq!(

@@ -1,13 +1,13 @@
 //! The candidate's path end to end over HTTP against the simulator: sign in, register, pay, and the
 //! payment confirmed exactly once whatever WeChat or other candidates do.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{TestApp, id_number, notify_fields, signed};
 use serde_json::{Value, json};
 use wechat_pay_v2::{SignType, sign, xml};
+
+use crate::common::notify::{notify_fields, post_all, signed};
+use crate::common::{TestApp, id_number};
 
 const KEY: &str = examdesk::demo::DEMO_API_KEY;
 
@@ -72,7 +72,7 @@ async fn order_of(app: &TestApp, registration_id: i64) -> (String, String) {
 #[tokio::test]
 async fn happy_path_from_login_to_paid() {
     let app = TestApp::spawn().await;
-    let exam_id = app.create_exam("CET01", 10, 5000).await;
+    let exam_id = app.exam("CET01").create().await;
     let token = app.login("alice-code").await;
 
     let (status, exams) = app.get_json(&token, "/api/v1/exams").await;
@@ -144,7 +144,7 @@ async fn happy_path_from_login_to_paid() {
         .unwrap();
     assert_eq!(sim_order.total_fee, 5000);
     assert!(
-        sim_order.body.contains("2026年全国英语等级考试"),
+        sim_order.body.contains("CET01 全国英语等级考试"),
         "{}",
         sim_order.body
     );
@@ -167,7 +167,7 @@ async fn happy_path_from_login_to_paid() {
 #[tokio::test]
 async fn ten_concurrent_copies_of_one_notify_make_one_payment() {
     let app = TestApp::spawn().await;
-    let exam_id = app.create_exam("CET02", 10, 5000).await;
+    let exam_id = app.exam("CET02").create().await;
     let (token, id) = registered(&app, "bob", exam_id, 2).await;
     let args = pay_args(&app, &token, id).await;
     let body = signed(notify_fields(
@@ -176,7 +176,7 @@ async fn ten_concurrent_copies_of_one_notify_make_one_payment() {
         "4200000001202611250000000001",
     ));
     let url = app.at("/wechat/pay/notify");
-    let replies = common::post_all(&app.http, vec![(url, body); 10]).await;
+    let replies = post_all(&app.http, vec![(url, body); 10]).await;
     assert!(
         replies.iter().all(|r| is_success(r)),
         "every copy is answered SUCCESS: {replies:?}"
@@ -214,7 +214,7 @@ async fn ten_concurrent_copies_of_one_notify_make_one_payment() {
 #[tokio::test]
 async fn forged_or_broken_notifies_are_refused_and_change_nothing() {
     let app = TestApp::spawn().await;
-    let exam_id = app.create_exam("CET03", 10, 5000).await;
+    let exam_id = app.exam("CET03").create().await;
     let (token, id) = registered(&app, "carol", exam_id, 3).await;
     let args = pay_args(&app, &token, id).await;
     let no = args["out_trade_no"].as_str().unwrap();
@@ -302,7 +302,7 @@ async fn forged_or_broken_notifies_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn a_lost_notify_is_found_by_the_query_job() {
     let app = TestApp::spawn().await;
-    let exam_id = app.create_exam("CET04", 10, 5000).await;
+    let exam_id = app.exam("CET04").create().await;
     let (token, id) = registered(&app, "dave", exam_id, 4).await;
     let args = pay_args(&app, &token, id).await;
     app.simulator().set_faults(wechat_pay_v2_simulator::Faults {
@@ -335,7 +335,7 @@ async fn a_lost_notify_is_found_by_the_query_job() {
 #[tokio::test]
 async fn an_expired_order_is_closed_once_and_frees_its_seat() {
     let app = TestApp::spawn().await;
-    let exam_id = app.create_exam("CET05", 1, 5000).await;
+    let exam_id = app.exam("CET05").capacity(1).create().await;
     let (token, id) = registered(&app, "erin", exam_id, 5).await;
     let _ = pay_args(&app, &token, id).await;
     let other = app.login("frank").await;
@@ -370,7 +370,7 @@ async fn an_expired_order_is_closed_once_and_frees_its_seat() {
 #[tokio::test]
 async fn a_hold_without_an_order_expires_too() {
     let app = TestApp::spawn().await;
-    let exam_id = app.create_exam("CET06", 3, 5000).await;
+    let exam_id = app.exam("CET06").capacity(3).create().await;
     let (token, id) = registered(&app, "gina", exam_id, 7).await;
     let report = examdesk::jobs::run_once(&app.state.payments, examdesk::util::now() + 31 * 60)
         .await
@@ -386,7 +386,7 @@ async fn a_hold_without_an_order_expires_too() {
 #[tokio::test]
 async fn two_hundred_candidates_race_for_fifty_seats() {
     let app = TestApp::spawn_with(&[("EXAMDESK_LOGIN_PER_MINUTE", "0")]).await;
-    let exam_id = app.create_exam("CET07", 50, 5000).await;
+    let exam_id = app.exam("CET07").capacity(50).create().await;
     let mut tokens = Vec::new();
     for i in 0..200 {
         tokens.push(app.login(&format!("racer-{i}")).await);
@@ -438,7 +438,7 @@ async fn two_hundred_candidates_race_for_fifty_seats() {
 #[tokio::test]
 async fn candidates_see_only_their_own_registrations() {
     let app = TestApp::spawn().await;
-    let exam_id = app.create_exam("CET08", 10, 5000).await;
+    let exam_id = app.exam("CET08").create().await;
     let (_, id) = registered(&app, "owner", exam_id, 8).await;
     let intruder = app.login("intruder").await;
     let (status, body) = app
@@ -495,7 +495,7 @@ async fn tokens_must_be_valid_and_unexpired() {
 #[tokio::test]
 async fn invalid_details_are_refused_field_by_field() {
     let app = TestApp::spawn().await;
-    let exam_id = app.create_exam("CET09", 10, 5000).await;
+    let exam_id = app.exam("CET09").create().await;
     let token = app.login("ivy").await;
     let cases = [
         (
@@ -570,7 +570,7 @@ async fn invalid_details_are_refused_field_by_field() {
 #[tokio::test]
 async fn cancelling_closes_the_order_and_frees_the_seat() {
     let app = TestApp::spawn().await;
-    let exam_id = app.create_exam("CET10", 10, 5000).await;
+    let exam_id = app.exam("CET10").create().await;
     let (token, id) = registered(&app, "jack", exam_id, 10).await;
     let args = pay_args(&app, &token, id).await;
     let res = app
@@ -668,7 +668,7 @@ async fn login_never_answers_the_session_key_and_is_rate_limited() {
 #[tokio::test]
 async fn a_payment_after_the_hold_ended_is_kept_and_reseated_or_queued_for_refund() {
     let app = TestApp::spawn().await;
-    let exam_id = app.create_exam("CET11", 1, 5000).await;
+    let exam_id = app.exam("CET11").capacity(1).create().await;
     let (token_a, a) = registered(&app, "late-a", exam_id, 11).await;
     let args_a = pay_args(&app, &token_a, a).await;
     // The hold ended locally (as if the close at WeChat had failed) while WeChat still took the money.
@@ -717,7 +717,7 @@ async fn a_payment_after_the_hold_ended_is_kept_and_reseated_or_queued_for_refun
     );
 
     // With a seat free, the late payer simply gets it back.
-    let exam2 = app.create_exam("CET12", 5, 5000).await;
+    let exam2 = app.exam("CET12").capacity(5).create().await;
     let (token_c, c) = registered(&app, "late-c", exam2, 13).await;
     let args_c = pay_args(&app, &token_c, c).await;
     let expired = examdesk::domain::states::RegistrationStatus::Expired;
@@ -739,7 +739,7 @@ async fn a_payment_after_the_hold_ended_is_kept_and_reseated_or_queued_for_refun
 #[tokio::test]
 async fn the_payer_address_comes_from_a_trusted_proxy_only() {
     let app = TestApp::spawn_with(&[("EXAMDESK_TRUSTED_PROXY", "127.0.0.1")]).await;
-    let exam_id = app.create_exam("CET13", 10, 5000).await;
+    let exam_id = app.exam("CET13").create().await;
     let (token, id) = registered(&app, "proxied", exam_id, 14).await;
     let res = app
         .http
@@ -761,7 +761,7 @@ async fn the_payer_address_comes_from_a_trusted_proxy_only() {
     );
 
     let direct = TestApp::spawn().await;
-    let exam_id = direct.create_exam("CET14", 10, 5000).await;
+    let exam_id = direct.exam("CET14").create().await;
     let (token, id) = registered(&direct, "spoofer", exam_id, 15).await;
     let res = direct
         .http
@@ -785,7 +785,7 @@ async fn the_payer_address_comes_from_a_trusted_proxy_only() {
 #[tokio::test]
 async fn many_orders_notified_together_are_each_paid_once() {
     let app = TestApp::spawn_with(&[("EXAMDESK_LOGIN_PER_MINUTE", "0")]).await;
-    let exam_id = app.create_exam("CET15", 100, 5000).await;
+    let exam_id = app.exam("CET15").capacity(100).create().await;
     let mut bodies = Vec::new();
     for i in 0..30u32 {
         let (token, id) = registered(&app, &format!("batch-{i}"), exam_id, 200 + i).await;
@@ -802,7 +802,7 @@ async fn many_orders_notified_together_are_each_paid_once() {
     }
     let url = app.at("/wechat/pay/notify");
     let requests = bodies.into_iter().map(|b| (url.clone(), b)).collect();
-    for answer in common::post_all(&app.http, requests).await {
+    for answer in post_all(&app.http, requests).await {
         assert!(is_success(&answer));
     }
     assert_eq!(
@@ -850,25 +850,21 @@ async fn many_orders_notified_together_are_each_paid_once() {
 async fn registration_is_only_open_inside_its_window() {
     let app = TestApp::spawn().await;
     let now = examdesk::util::now();
-    let exam = |code: &str, opens_at: i64, closes_at: i64| examdesk::domain::exam::NewExam {
-        code: code.into(),
-        title: "2026年窗口测试考试".into(),
-        fee_fen: 5000,
-        capacity: 10,
-        opens_at,
-        closes_at,
-        starts_at: now + 10 * 86_400,
-        venue: String::new(),
-    };
-    let later = examdesk::db::exams::create(&app.state.db, &exam("LATER1", now + 3600, now + 7200))
-        .await
-        .unwrap();
-    let over = examdesk::db::exams::create(&app.state.db, &exam("OVER1", now - 7200, now - 3600))
-        .await
-        .unwrap();
-    let open = examdesk::db::exams::create(&app.state.db, &exam("OPEN1", now - 60, now + 3600))
-        .await
-        .unwrap();
+    let later = app
+        .exam("LATER1")
+        .window(now + 3600, now + 7200)
+        .create()
+        .await;
+    let over = app
+        .exam("OVER1")
+        .window(now - 7200, now - 3600)
+        .create()
+        .await;
+    let open = app
+        .exam("OPEN1")
+        .window(now - 60, now + 3600)
+        .create()
+        .await;
     let token = app.login("window").await;
     for (exam_id, code) in [
         (later, "registration_not_open"),

@@ -1,17 +1,16 @@
 //! The simulator on the wire: what it refuses, what it signs, and how it
 //! delivers notifies (retry schedule, duplicates, drops, refund notifies).
 
-#[path = "wechat_support.rs"]
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use support::*;
 use wechat_pay_v2::notify::{self, parse_pay_notify, parse_refund_notify};
 use wechat_pay_v2::pay::{PayClient, RefundRequest, RefundState, TradeState, UnifiedOrder};
 use wechat_pay_v2::{SignType, WechatConfig, sign, xml};
 use wechat_pay_v2_simulator::{Faults, NOTIFY_SCHEDULE_SECS, Simulator, Stats};
+
+use crate::common::wait_until;
+use crate::support::*;
 
 type Fields = BTreeMap<String, String>;
 
@@ -228,11 +227,10 @@ async fn notify_is_repeated_until_answered_success() {
     assert!(pay.unified_order(&order).await.is_ok());
     let tx = sim.pay("EXAMS004").unwrap_or_default();
 
-    assert!(
-        wait_until(|| sim.stats().notifies_answered == 1).await,
-        "{:?}",
-        sim.stats()
-    );
+    wait_for_stats(&sim, "one notify answered SUCCESS", |s| {
+        s.notifies_answered == 1
+    })
+    .await;
     // 15 s and 15 s at time_scale 0.001: well past any further repeat after this.
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(receiver.count(), 3, "no notify after SUCCESS");
@@ -257,7 +255,10 @@ async fn http_201_is_not_an_answer() {
     let order = UnifiedOrder::jsapi("EXAMS005", "b", 1, "o1", "127.0.0.1", &receiver.url);
     assert!(pay.unified_order(&order).await.is_ok());
     assert!(sim.pay("EXAMS005").is_ok());
-    assert!(wait_until(|| sim.stats().notifies_answered == 1).await);
+    wait_for_stats(&sim, "one notify answered SUCCESS", |s| {
+        s.notifies_answered == 1
+    })
+    .await;
     assert_eq!(receiver.count(), 2);
 }
 
@@ -277,7 +278,10 @@ async fn notify_carries_every_field_wechat_sends() {
     order.attach = Some("a".into());
     assert!(pay.unified_order(&order).await.is_ok());
     assert!(sim.pay("EXAMS006").is_ok());
-    assert!(wait_until(|| receiver.count() == 1).await);
+    wait_until("the notify reaches the receiver", async || {
+        receiver.count() == 1
+    })
+    .await;
     let raw = xml::parse(&receiver.body(0)).unwrap_or_default();
     for key in [
         "appid",
@@ -325,11 +329,15 @@ async fn duplicate_notifies_fault_sends_extra_copies() {
     let order = UnifiedOrder::jsapi("EXAMS007", "b", 1, "o1", "127.0.0.1", &receiver.url);
     assert!(pay.unified_order(&order).await.is_ok());
     assert!(sim.pay("EXAMS007").is_ok());
-    assert!(
-        wait_until(|| receiver.count() == 4).await,
-        "got {}",
-        receiver.count()
-    );
+    wait_until("four notifies reach the receiver", async || {
+        let got = receiver.count();
+        if got == 4 {
+            Ok(())
+        } else {
+            Err(format!("got {got}"))
+        }
+    })
+    .await;
     let first = receiver.body(0);
     assert!(
         (1..4).all(|i| receiver.body(i) == first),
@@ -380,11 +388,10 @@ async fn refund_notify_is_encrypted_and_refund_query_reflects_it() {
         notify_url: Some(receiver.url.clone()),
     };
     let accepted = pay.refund(&request).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        wait_until(|| sim.stats().refund_notifies_answered == 1).await,
-        "{:?}",
-        sim.stats()
-    );
+    wait_for_stats(&sim, "one refund notify answered SUCCESS", |s| {
+        s.refund_notifies_answered == 1
+    })
+    .await;
     assert_eq!(
         receiver.count(),
         2,
@@ -586,7 +593,10 @@ async fn pay_notify_from_simulator_is_rejected_by_another_merchant() {
     let order = UnifiedOrder::jsapi("EXAMS010", "b", 1, "o1", "127.0.0.1", &receiver.url);
     assert!(pay.unified_order(&order).await.is_ok());
     assert!(sim.pay("EXAMS010").is_ok());
-    assert!(wait_until(|| receiver.count() == 1).await);
+    wait_until("the notify reaches the receiver", async || {
+        receiver.count() == 1
+    })
+    .await;
     let mut other = config.clone();
     other.api_key = "ffffffffffffffffffffffffffffffff".into();
     assert_eq!(

@@ -1,0 +1,10 @@
+//! The candidate's side over HTTP: sign-in, registration and payment end to end, tickets through
+//! the candidate API, and the foundation under them (health, migrations, the database's own
+//! rules, graceful shutdown). One binary, so one link of the whole service.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod candidate_path;
+mod foundation;
+mod tickets;
