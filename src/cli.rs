@@ -1,6 +1,7 @@
 //! The command line: `serve [--demo]`, `simulator`, `migrate`, `admin create`,
 //! `exam create`. Every failure becomes one line on stderr and a non-zero exit status.
 
+use crate::domain::states::ExamReview;
 use std::io::BufRead;
 use std::path::PathBuf;
 
@@ -83,6 +84,9 @@ pub enum ExamCommand {
         starts: String,
         #[arg(long, default_value = "")]
         venue: String,
+        /// `manual`: staff approve each registration before the candidate may pay.
+        #[arg(long, default_value = "none", value_parser = ["none", "manual"])]
+        review: String,
     },
 }
 
@@ -134,6 +138,7 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                     closes,
                     starts,
                     venue,
+                    review,
                 },
         } => {
             let exam = NewExam {
@@ -146,6 +151,11 @@ pub async fn run(cli: Cli) -> Result<(), String> {
                 closes_at: parse_rfc3339(&closes).map_err(|e| format!("--closes: {e}"))?,
                 starts_at: parse_rfc3339(&starts).map_err(|e| format!("--starts: {e}"))?,
                 venue,
+                review: review
+                    .parse::<ExamReview>()
+                    .map_err(|e| format!("--review: {e}"))?,
+                late_minutes: crate::domain::exam::DEFAULT_LATE_MINUTES,
+                photo_rules: examdesk_tickets::photo::PhotoRules::default(),
             };
             exam.validate().map_err(|rule| flag_error(&rule))?;
             let db = connect_and_migrate(&settings).await?;

@@ -1,6 +1,7 @@
 //! Demo mode: the published test merchant that the embedded WeChat simulator plays, the demo
 //! exam and the demo admin, created once.
 
+use crate::domain::states::ExamReview;
 use std::path::Path;
 
 use crate::config::Settings;
@@ -43,6 +44,9 @@ pub async fn ensure_demo(db: &Db, data_dir: &Path) -> Result<String, String> {
             closes_at: now + 30 * 86_400,
             starts_at: now + 31 * 86_400,
             venue: "演示考点（北京市海淀区示例路1号）".into(),
+            review: ExamReview::None,
+            late_minutes: crate::domain::exam::DEFAULT_LATE_MINUTES,
+            photo_rules: examdesk_tickets::photo::PhotoRules::default(),
         };
         match exams::create(db, &exam).await {
             Ok(id) => tracing::info!(exam_id = id, "demo exam created"),

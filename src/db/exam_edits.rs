@@ -153,9 +153,11 @@ pub async fn update(
         .ok_or_else(|| EditError::Invalid("考试不存在".into()))?;
     let rooms_before = self::rooms(db, id).await?;
     let mut tx = db.write.begin().await?;
-    let done = sqlx::query(
+    let done = exams::bind_settings(sqlx::query(
         "UPDATE exams SET title = $2, fee_fen = $3, capacity = $4, opens_at = $5, closes_at = $6, starts_at = $7, \
-         venue = $8, updated_at = $9 WHERE id = $1 AND seats_taken <= $4",
+         venue = $8, updated_at = $9, review = $10, late_minutes = $11, photo_min_width = $12, \
+         photo_min_height = $13, photo_aspect_width = $14, photo_aspect_height = $15, \
+         photo_aspect_tolerance_pct = $16, photo_max_bytes = $17 WHERE id = $1 AND seats_taken <= $4",
     )
     .bind(id)
     .bind(exam.title.trim())
@@ -165,7 +167,7 @@ pub async fn update(
     .bind(exam.closes_at)
     .bind(exam.starts_at)
     .bind(exam.venue.trim())
-    .bind(at)
+    .bind(at), exam)
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() != 1 {
@@ -185,6 +187,9 @@ pub async fn update(
         closes_at: before.closes_at,
         starts_at: before.starts_at,
         venue: before.venue.clone(),
+        review: before.review,
+        late_minutes: before.late_minutes,
+        photo_rules: before.photo_rules,
     };
     let entry = Entry {
         admin_id: Some(actor.admin_id),

@@ -6,8 +6,9 @@ use sqlx::any::AnyRow;
 
 use super::{Db, is_unique_violation};
 use crate::domain::exam::NewExam;
-use crate::domain::states::ExamStatus;
+use crate::domain::states::{ExamReview, ExamStatus};
 use crate::util::now;
+use examdesk_tickets::photo::PhotoRules;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Exam {
@@ -22,6 +23,10 @@ pub struct Exam {
     pub starts_at: i64,
     pub venue: String,
     pub status: ExamStatus,
+    pub review: ExamReview,
+    /// Minutes after the start during which candidates are still let in.
+    pub late_minutes: i64,
+    pub photo_rules: PhotoRules,
 }
 
 impl Exam {
@@ -34,7 +39,9 @@ impl Exam {
     }
 }
 
-pub const COLUMNS: &str = "id, code, title, fee_fen, capacity, seats_taken, opens_at, closes_at, starts_at, venue, status";
+pub const COLUMNS: &str = "id, code, title, fee_fen, capacity, seats_taken, opens_at, closes_at, starts_at, venue, status, \
+     review, late_minutes, photo_min_width, photo_min_height, photo_aspect_width, photo_aspect_height, \
+     photo_aspect_tolerance_pct, photo_max_bytes";
 
 pub fn from_row(row: &AnyRow) -> Result<Exam, sqlx::Error> {
     Ok(Exam {
@@ -49,6 +56,27 @@ pub fn from_row(row: &AnyRow) -> Result<Exam, sqlx::Error> {
         starts_at: row.try_get("starts_at")?,
         venue: row.try_get("venue")?,
         status: row.try_get("status")?,
+        review: row.try_get("review")?,
+        late_minutes: row.try_get("late_minutes")?,
+        photo_rules: photo_rules(row)?,
+    })
+}
+
+fn photo_rules(row: &AnyRow) -> Result<PhotoRules, sqlx::Error> {
+    let get = |column: &str| -> Result<u32, sqlx::Error> {
+        let value: i64 = row.try_get(column)?;
+        u32::try_from(value).map_err(|e| sqlx::Error::ColumnDecode {
+            index: column.to_string(),
+            source: Box::new(e),
+        })
+    };
+    Ok(PhotoRules {
+        min_width: get("photo_min_width")?,
+        min_height: get("photo_min_height")?,
+        aspect_width: get("photo_aspect_width")?,
+        aspect_height: get("photo_aspect_height")?,
+        aspect_tolerance_pct: get("photo_aspect_tolerance_pct")?,
+        max_bytes: get("photo_max_bytes")?,
     })
 }
 
@@ -93,9 +121,11 @@ pub async fn insert_exam(
     status: ExamStatus,
     at: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    let inserted = sqlx::query(
+    let inserted = bind_settings(sqlx::query(
         "INSERT INTO exams (code, title, fee_fen, capacity, opens_at, closes_at, starts_at, venue, status, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+         created_at, updated_at, review, late_minutes, photo_min_width, photo_min_height, photo_aspect_width, \
+         photo_aspect_height, photo_aspect_tolerance_pct, photo_max_bytes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
     )
     .bind(&exam.code)
     .bind(exam.title.trim())
@@ -106,7 +136,7 @@ pub async fn insert_exam(
     .bind(exam.starts_at)
     .bind(exam.venue.trim())
     .bind(status)
-    .bind(at)
+    .bind(at), exam)
     .fetch_one(&mut **tx)
     .await;
     match inserted {
@@ -114,6 +144,23 @@ pub async fn insert_exam(
         Err(e) if is_unique_violation(&e) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds the exam's review mode, late-entry minutes and photo rules, in that order, after what
+/// the query has bound already.
+pub fn bind_settings<'q>(query: AnyQuery<'q>, exam: &NewExam) -> AnyQuery<'q> {
+    let rules = exam.photo_rules;
+    query
+        .bind(exam.review)
+        .bind(exam.late_minutes)
+        .bind(i64::from(rules.min_width))
+        .bind(i64::from(rules.min_height))
+        .bind(i64::from(rules.aspect_width))
+        .bind(i64::from(rules.aspect_height))
+        .bind(i64::from(rules.aspect_tolerance_pct))
+        .bind(i64::from(rules.max_bytes))
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<Option<Exam>, sqlx::Error> {

@@ -30,6 +30,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0003_callback_refusals.sql"),
         postgres: include_str!("../../migrations/postgres/0003_callback_refusals.sql"),
     },
+    Migration {
+        version: 4,
+        name: "exam_office",
+        sqlite: include_str!("../../migrations/sqlite/0004_exam_office.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_exam_office.sql"),
+    },
 ];
 
 /// Applies what is missing; returns how many migrations ran. Safe when several instances start at
@@ -42,9 +48,27 @@ pub async fn migrate(db: &Db) -> Result<usize, DbError> {
     )
     .await?;
     let mut applied = 0;
+    // SQLite changes a table's constraints only by rebuilding it, which must happen with foreign
+    // keys off (the pragma is ignored inside a transaction); each migration's own transaction then
+    // checks that every reference still holds before it commits.
+    if db.backend == Backend::Sqlite {
+        conn.execute("PRAGMA foreign_keys = OFF").await?;
+    }
+    let result = apply(&mut *conn, db.backend, &mut applied).await;
+    if db.backend == Backend::Sqlite {
+        conn.execute("PRAGMA foreign_keys = ON").await?;
+    }
+    result.map(|()| applied)
+}
+
+async fn apply(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    applied: &mut usize,
+) -> Result<(), DbError> {
     for migration in MIGRATIONS {
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        if db.backend == Backend::Postgres {
+        if backend == Backend::Postgres {
             tx.execute("SELECT pg_advisory_xact_lock(727001)").await?;
         }
         let done = sqlx::query("SELECT COUNT(*) AS n FROM schema_migrations WHERE version = $1")
@@ -56,13 +80,25 @@ pub async fn migrate(db: &Db) -> Result<usize, DbError> {
             tx.commit().await?;
             continue;
         }
-        let sql = match db.backend {
+        let sql = match backend {
             Backend::Sqlite => migration.sqlite,
             Backend::Postgres => migration.postgres,
         };
         tx.execute(sqlx::raw_sql(sql)).await.map_err(|e| {
             DbError::Migration(format!("{:04}_{}", migration.version, migration.name), e)
         })?;
+        if backend == Backend::Sqlite {
+            let broken = sqlx::query("PRAGMA foreign_key_check")
+                .fetch_all(&mut *tx)
+                .await?;
+            if let Some(row) = broken.first() {
+                let table: String = row.try_get(0)?;
+                return Err(DbError::Migration(
+                    format!("{:04}_{}", migration.version, migration.name),
+                    sqlx::Error::Protocol(format!("a reference from {table} no longer holds")),
+                ));
+            }
+        }
         sqlx::query(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
         )
@@ -77,7 +113,7 @@ pub async fn migrate(db: &Db) -> Result<usize, DbError> {
             name = migration.name,
             "migration applied"
         );
-        applied += 1;
+        *applied += 1;
     }
-    Ok(applied)
+    Ok(())
 }

@@ -429,7 +429,7 @@ async fn reinstate_or_queue_refund(
              flags = flags || $3 \
              WHERE id = $1 AND status IN ('expired', 'cancelled') \
              AND NOT EXISTS (SELECT 1 FROM registrations live WHERE live.exam_id = registrations.exam_id \
-                 AND live.id <> registrations.id AND live.status IN ('pending_payment', 'paid', 'refunding') \
+                 AND live.id <> registrations.id AND live.status IN ('under_review', 'pending_payment', 'paid', 'refunding') \
                  AND (live.candidate_id = registrations.candidate_id OR live.id_number = registrations.id_number))",
         )
         .bind(registration_id)

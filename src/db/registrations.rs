@@ -20,6 +20,8 @@ pub struct Registration {
     pub ticket_no: Option<String>,
     pub room: Option<String>,
     pub seat_no: Option<i64>,
+    /// Why staff rejected the qualification, while it is rejected (or was, before resubmission).
+    pub review_note: Option<String>,
     /// What staff should know, and whether the payment waits for a refund.
     #[serde(skip)]
     pub flags: Flags,
@@ -35,7 +37,7 @@ pub struct Registration {
 
 pub const SELECT: &str = "SELECT r.id, r.exam_id, r.candidate_id, r.name, r.id_number, r.phone, r.status, \
      r.ticket_no, rm.name AS room, r.seat_no, r.needs_refund, r.flags, r.hold_expires_at, r.created_at, \
-     r.paid_at, r.ticket_version FROM registrations r LEFT JOIN exam_rooms rm ON rm.id = r.room_id";
+     r.paid_at, r.ticket_version, r.review_note FROM registrations r LEFT JOIN exam_rooms rm ON rm.id = r.room_id";
 
 pub fn from_row(row: &AnyRow) -> Result<Registration, sqlx::Error> {
     Ok(Registration {
@@ -49,6 +51,7 @@ pub fn from_row(row: &AnyRow) -> Result<Registration, sqlx::Error> {
         ticket_no: row.try_get("ticket_no")?,
         room: row.try_get("room")?,
         seat_no: row.try_get("seat_no")?,
+        review_note: row.try_get("review_note")?,
         flags: super::states::flags(row)?,
         hold_expires_at: row.try_get("hold_expires_at")?,
         created_at: row.try_get("created_at")?,
@@ -143,7 +146,7 @@ async fn which_duplicate(db: &Db, new: &NewRegistration<'_>) -> Result<HoldError
     // The live statuses as literals: the partial unique index they name is the one to use.
     let same_candidate = sqlx::query(
         "SELECT COUNT(*) AS n FROM registrations WHERE exam_id = $1 AND candidate_id = $2 \
-         AND status IN ('pending_payment', 'paid', 'refunding')",
+         AND status IN ('under_review', 'pending_payment', 'paid', 'refunding')",
     )
     .bind(new.exam_id)
     .bind(new.candidate_id)

@@ -15,8 +15,8 @@ use sqlx::{Any, Database, Decode, Encode, Row, Type};
 use wechat_pay_v2::SignType;
 
 use crate::domain::states::{
-    BatchStatus, CallbackKind, CallbackOutcome, ExamStatus, Flags, OrderStatus, RefundStatus,
-    RegistrationStatus,
+    BatchKind, BatchStatus, CallbackKind, CallbackOutcome, CheckinRefusal, ExamReview, ExamStatus,
+    Flags, OrderStatus, RefundStatus, RegistrationStatus,
 };
 
 macro_rules! stored_as_text {
@@ -54,8 +54,11 @@ stored_as_text!(
     RefundStatus,
     ExamStatus,
     BatchStatus,
+    BatchKind,
     CallbackKind,
     CallbackOutcome,
+    CheckinRefusal,
+    ExamReview,
 );
 
 fn column_error(
@@ -418,6 +421,7 @@ mod tests {
         "exams",
         "ticket_batches",
         "wechat_callbacks",
+        "checkin_refusals",
     ];
 
     fn check_literal(table: &str, column: &str, literal: &str) -> Result<(), String> {
@@ -432,6 +436,11 @@ mod tests {
             ("exams", "status") => literal.parse::<ExamStatus>().map(drop).map_err(unknown),
             ("ticket_batches", "status") => {
                 literal.parse::<BatchStatus>().map(drop).map_err(unknown)
+            }
+            ("ticket_batches", "kind") => literal.parse::<BatchKind>().map(drop).map_err(unknown),
+            ("exams", "review") => literal.parse::<ExamReview>().map(drop).map_err(unknown),
+            ("checkin_refusals", "reason") => {
+                literal.parse::<CheckinRefusal>().map(drop).map_err(unknown)
             }
             ("wechat_callbacks", "kind") => {
                 literal.parse::<CallbackKind>().map(drop).map_err(unknown)

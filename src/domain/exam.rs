@@ -4,6 +4,9 @@
 
 use std::fmt;
 
+use crate::domain::states::ExamReview;
+use examdesk_tickets::photo::PhotoRules;
+
 /// Ticket numbers print the room in two digits and the seat in three.
 pub const MAX_ROOMS: i64 = examdesk_tickets::number::MAX_ROOM_NO as i64;
 pub const MAX_ROOM_SEATS: i64 = examdesk_tickets::number::MAX_SEAT_NO as i64;
@@ -190,7 +193,14 @@ pub struct NewExam {
     pub closes_at: i64,
     pub starts_at: i64,
     pub venue: String,
+    pub review: ExamReview,
+    /// Minutes after the start during which candidates are still let in.
+    pub late_minutes: i64,
+    pub photo_rules: PhotoRules,
 }
+
+/// Candidates are let in until half an hour after the start, as most exams rule.
+pub const DEFAULT_LATE_MINUTES: i64 = 30;
 
 impl NewExam {
     /// Every rule the exam breaks, in the order of its fields.
@@ -253,6 +263,9 @@ mod tests {
             closes_at: 200,
             starts_at: 300,
             venue: String::new(),
+            review: ExamReview::None,
+            late_minutes: crate::domain::exam::DEFAULT_LATE_MINUTES,
+            photo_rules: examdesk_tickets::photo::PhotoRules::default(),
         }
     }
 

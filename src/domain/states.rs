@@ -82,6 +82,11 @@ macro_rules! stored_enum {
 stored_enum! {
     /// A candidate's registration for one exam.
     RegistrationStatus in "registrations.status" {
+        /// Waits for staff to approve the candidate's qualification; its seat is held meanwhile.
+        UnderReview = "under_review",
+        /// Staff refused the qualification (`review_note` says why); the seat went back. The
+        /// candidate may correct and resubmit.
+        Rejected = "rejected",
         /// A seat is held until `hold_expires_at` while the candidate pays.
         PendingPayment = "pending_payment",
         Paid = "paid",
@@ -137,6 +142,39 @@ stored_enum! {
     ExamStatus in "exams.status" {
         Open = "open",
         Closed = "closed",
+    }
+}
+
+stored_enum! {
+    /// Whether staff check each candidate's qualification before the candidate may pay.
+    ExamReview in "exams.review" {
+        /// Registrations go straight to payment.
+        None = "none",
+        /// Registrations wait `under_review` until staff approve or reject them.
+        Manual = "manual",
+    }
+}
+
+stored_enum! {
+    /// What a bulk print holds.
+    BatchKind in "ticket_batches.kind" {
+        Tickets = "tickets",
+        /// 考场门贴: the list hung on each room's door.
+        DoorLists = "door_lists",
+        /// 考生签到表: the sheet candidates sign at their desk.
+        SignInSheets = "sign_in_sheets",
+    }
+}
+
+stored_enum! {
+    /// Why a check-in at the exam door was refused.
+    CheckinRefusal in "checkin_refusals.reason" {
+        /// The ticket is no longer valid (refunded, reseated, never paid).
+        Void = "void",
+        /// The exam is on another day.
+        OtherDay = "other_day",
+        /// Later than the exam's `late_minutes` after its start.
+        TooLate = "too_late",
     }
 }
 

@@ -85,6 +85,7 @@ impl From<crate::payments::PaymentError> for AppError {
             E::AlreadyPaid => Self::conflict("already_paid", "该报名已付款"),
             E::PaidAtWechat => Self::conflict("already_paid", "该订单已付款，正在确认，请稍后刷新"),
             E::NotPayable => Self::conflict("not_payable", "该报名已取消或已过期，请重新报名"),
+            E::NotApproved => Self::conflict("not_approved", "报名资格审核通过后才能缴费"),
             E::HoldExpired => {
                 Self::conflict("hold_expired", "付款时间已过，名额已释放，请重新报名")
             }

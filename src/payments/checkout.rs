@@ -43,6 +43,9 @@ pub async fn pay(
         RegistrationStatus::Cancelled | RegistrationStatus::Expired => {
             return Err(PaymentError::NotPayable);
         }
+        RegistrationStatus::UnderReview | RegistrationStatus::Rejected => {
+            return Err(PaymentError::NotApproved);
+        }
     }
     let at = now();
     if registration.hold_expires_at.is_some_and(|t| t <= at) {

@@ -13,6 +13,9 @@ pub enum PaymentError {
     PaidAtWechat,
     #[error("the registration was cancelled or has expired")]
     NotPayable,
+    /// The exam reviews qualifications and staff have not approved this registration.
+    #[error("the registration is not approved yet")]
+    NotApproved,
     #[error("the payment hold has ended")]
     HoldExpired,
     #[error("WeChat Pay: {0}")]

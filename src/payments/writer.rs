@@ -551,6 +551,9 @@ mod tests {
             closes_at: t + 3600,
             starts_at: t + 7200,
             venue: "第一考点".into(),
+            review: crate::domain::states::ExamReview::None,
+            late_minutes: crate::domain::exam::DEFAULT_LATE_MINUTES,
+            photo_rules: examdesk_tickets::photo::PhotoRules::default(),
         };
         let exam_id = exams::create(&db, &exam).await.unwrap();
         let mut orders = Vec::new();

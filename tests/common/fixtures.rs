@@ -45,12 +45,21 @@ impl<'a> ExamBuilder<'a> {
                 closes_at: now + 86_400,
                 starts_at: now + 2 * 86_400,
                 venue: "北京市海淀区学院路1号".into(),
+                review: examdesk::domain::states::ExamReview::None,
+                late_minutes: examdesk::domain::exam::DEFAULT_LATE_MINUTES,
+                photo_rules: examdesk_tickets::photo::PhotoRules::default(),
             },
         }
     }
 
     pub fn capacity(mut self, seats: i64) -> Self {
         self.exam.capacity = seats;
+        self
+    }
+
+    /// Staff approve each registration before the candidate may pay.
+    pub fn manual_review(mut self) -> Self {
+        self.exam.review = examdesk::domain::states::ExamReview::Manual;
         self
     }
 

@@ -16,6 +16,32 @@ pub const MAX_ASPECT: f32 = 1.6;
 /// more (a decompression bomb) fails here instead of allocating it.
 const MAX_DECODE_ALLOC: u64 = 64 * 1024 * 1024;
 
+/// An exam's published photo rules (the defaults fit common one-inch and two-inch ID photos).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PhotoRules {
+    pub min_width: u32,
+    pub min_height: u32,
+    /// Width : height, e.g. 3 : 4.
+    pub aspect_width: u32,
+    pub aspect_height: u32,
+    /// How far width/height may stray from the aspect, in percent of it.
+    pub aspect_tolerance_pct: u32,
+    pub max_bytes: u32,
+}
+
+impl Default for PhotoRules {
+    fn default() -> Self {
+        Self {
+            min_width: 295,
+            min_height: 390,
+            aspect_width: 3,
+            aspect_height: 4,
+            aspect_tolerance_pct: 5,
+            max_bytes: MAX_PHOTO_BYTES as u32,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PhotoFormat {
     Jpeg,

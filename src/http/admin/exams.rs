@@ -1,6 +1,7 @@
 //! Exams: the list, the create and edit form (fee, capacity, rooms, windows, venue), and opening
 //! or closing registration. Every change goes to the audit log with the change itself.
 
+use crate::domain::states::ExamReview;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
@@ -173,6 +174,9 @@ fn parse_form(form: &ExamForm, code: String) -> (NewExam, Vec<Room>, Vec<String>
         closes_at,
         starts_at,
         venue: form.venue.trim().to_string(),
+        review: ExamReview::None,
+        late_minutes: crate::domain::exam::DEFAULT_LATE_MINUTES,
+        photo_rules: examdesk_tickets::photo::PhotoRules::default(),
     };
     let window = [ExamField::Opens, ExamField::Closes, ExamField::Starts];
     let window_unparsed = unparsed.iter().any(|f| window.contains(f));

@@ -277,6 +277,8 @@ pub fn status_class(status: impl StatusBadge) -> &'static str {
 impl StatusBadge for RegistrationStatus {
     fn label(self) -> &'static str {
         match self {
+            Self::UnderReview => "待审核",
+            Self::Rejected => "审核未通过",
             Self::PendingPayment => "待付款",
             Self::Paid => "已付款",
             Self::Cancelled => "已取消",
@@ -289,7 +291,8 @@ impl StatusBadge for RegistrationStatus {
     fn class(self) -> &'static str {
         match self {
             Self::Paid => "ok",
-            Self::PendingPayment | Self::Refunding => "wait",
+            Self::UnderReview | Self::PendingPayment | Self::Refunding => "wait",
+            Self::Rejected => "bad",
             Self::Refunded => "info",
             Self::Cancelled | Self::Expired => "muted",
         }

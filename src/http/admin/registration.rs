@@ -328,7 +328,9 @@ pub async fn show(
         RegistrationStatus::Paid => "待生成",
         RegistrationStatus::Refunding => "退款中（仍有效）",
         RegistrationStatus::Refunded => "已作废",
-        RegistrationStatus::PendingPayment
+        RegistrationStatus::UnderReview
+        | RegistrationStatus::Rejected
+        | RegistrationStatus::PendingPayment
         | RegistrationStatus::Cancelled
         | RegistrationStatus::Expired => "无",
     };

@@ -78,9 +78,10 @@ pub async fn verify(
             Some("该考生已退款，准考证作废。")
         }
         RegistrationStatus::Cancelled => Some("该报名已取消，准考证作废。"),
-        RegistrationStatus::PendingPayment | RegistrationStatus::Expired => {
-            Some("该报名未完成缴费，准考证无效。")
-        }
+        RegistrationStatus::UnderReview
+        | RegistrationStatus::Rejected
+        | RegistrationStatus::PendingPayment
+        | RegistrationStatus::Expired => Some("该报名未完成缴费，准考证无效。"),
     };
     let (state_name, headline, reason) = if let Some(why) = void {
         ("void", "作废", why.to_string())

@@ -78,7 +78,9 @@ pub async fn ticket_pdf(
     let mut registration = owned(&state, id, candidate_id).await?;
     match registration.status {
         RegistrationStatus::Paid => {}
-        RegistrationStatus::PendingPayment => {
+        RegistrationStatus::UnderReview
+        | RegistrationStatus::Rejected
+        | RegistrationStatus::PendingPayment => {
             return Err(AppError::conflict("not_paid", "付款完成后才能下载准考证"));
         }
         RegistrationStatus::Refunding | RegistrationStatus::Refunded => {

@@ -73,6 +73,9 @@ async fn create_exam(url: &str, run_id: &str, capacity: i64) -> Result<i64> {
         closes_at: now + 7 * 86_400,
         starts_at: now + 8 * 86_400,
         venue: "负载测试考点".into(),
+        review: examdesk::domain::states::ExamReview::None,
+        late_minutes: examdesk::domain::exam::DEFAULT_LATE_MINUTES,
+        photo_rules: examdesk_tickets::photo::PhotoRules::default(),
     };
     let id = examdesk::db::exams::create(&db, &exam)
         .await
