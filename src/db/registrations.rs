@@ -66,7 +66,9 @@ pub struct NewRegistration<'a> {
     pub name: &'a str,
     pub id_number: &'a str,
     pub phone: &'a str,
-    pub hold_expires_at: i64,
+    /// `UnderReview` when the exam reviews qualifications (no hold ends then), else `PendingPayment`.
+    pub status: RegistrationStatus,
+    pub hold_expires_at: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +127,7 @@ pub async fn hold_seat(db: &Db, new: &NewRegistration<'_>, at: i64) -> Result<i6
     .bind(new.phone)
     .bind(new.hold_expires_at)
     .bind(at)
-    .bind(RegistrationStatus::PendingPayment)
+    .bind(new.status)
     .fetch_one(&mut *tx)
     .await;
     match inserted {
@@ -197,37 +199,37 @@ pub async fn list_owned(db: &Db, candidate_id: i64) -> Result<Vec<Registration>,
         .collect()
 }
 
-/// Ends an unpaid registration (`Cancelled` or `Expired`), closes its open order and frees its
-/// seat, all in one transaction. Returns false when it was no longer unpaid (paid meanwhile, or
-/// ended).
+/// Ends an unpaid registration (`Cancelled` or `Expired`; one under review can be cancelled too),
+/// closes its open order and frees its seat, all in one transaction. Returns false when it was no
+/// longer unpaid (paid meanwhile, or ended).
 pub async fn release_unpaid(
     db: &Db,
     id: i64,
     new_status: RegistrationStatus,
     at: i64,
 ) -> Result<bool, sqlx::Error> {
+    // Only a hold ends by time; one under review has none and waits for staff.
+    let also = if new_status == RegistrationStatus::Cancelled {
+        RegistrationStatus::UnderReview
+    } else {
+        RegistrationStatus::PendingPayment
+    };
     let mut tx = db.write.begin().await?;
     let ended = sqlx::query(
-        "UPDATE registrations SET status = $2, updated_at = $3 WHERE id = $1 AND status = $4",
+        "UPDATE registrations SET status = $2, updated_at = $3 WHERE id = $1 AND status IN ($4, $5)",
     )
     .bind(id)
     .bind(new_status)
     .bind(at)
     .bind(RegistrationStatus::PendingPayment)
+    .bind(also)
     .execute(&mut *tx)
     .await?;
     if ended.rows_affected() != 1 {
         tx.rollback().await?;
         return Ok(false);
     }
-    sqlx::query(
-        "UPDATE exams SET seats_taken = seats_taken - 1, updated_at = $2 \
-         WHERE id = (SELECT exam_id FROM registrations WHERE id = $1)",
-    )
-    .bind(id)
-    .bind(at)
-    .execute(&mut *tx)
-    .await?;
+    give_back_seat(&mut tx, id, at).await?;
     // The open statuses stay literal: the partial index of open orders is how this finds them.
     sqlx::query(
         "UPDATE orders SET status = $3, closed_at = $2, updated_at = $2 \
@@ -267,4 +269,34 @@ pub async fn raise_flag(db: &Db, id: i64, flag: &Flag) -> Result<(), sqlx::Error
         .execute(&db.write)
         .await
         .map(|_| ())
+}
+
+/// The room the registration is seated in, if any.
+pub async fn room_id(db: &Db, id: i64) -> Result<Option<i64>, sqlx::Error> {
+    Ok(
+        sqlx::query("SELECT room_id FROM registrations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&db.read)
+            .await?
+            .map(|r| r.try_get::<Option<i64>, _>("room_id"))
+            .transpose()?
+            .flatten(),
+    )
+}
+
+/// Returns the registration's seat to its exam's counter, inside the caller's transaction.
+pub async fn give_back_seat(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    registration_id: i64,
+    at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE exams SET seats_taken = seats_taken - 1, updated_at = $2 \
+         WHERE id = (SELECT exam_id FROM registrations WHERE id = $1)",
+    )
+    .bind(registration_id)
+    .bind(at)
+    .execute(&mut **tx)
+    .await
+    .map(drop)
 }

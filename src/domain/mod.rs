@@ -2,6 +2,7 @@
 //! states things go through with their stored spellings.
 
 pub mod candidate;
+pub mod checkin;
 pub mod exam;
 pub mod id_number;
 pub mod states;

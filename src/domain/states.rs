@@ -451,7 +451,10 @@ mod tests {
         round_trips(CallbackKind::ALL);
         round_trips(Refusal::ALL);
         round_trips(RefundResult::ALL);
-        assert_eq!(RegistrationStatus::ALL.len(), 6);
+        round_trips(ExamReview::ALL);
+        round_trips(BatchKind::ALL);
+        round_trips(CheckinRefusal::ALL);
+        assert_eq!(RegistrationStatus::ALL.len(), 8);
         assert_eq!(OrderStatus::ALL.len(), 4);
         assert_eq!(RefundStatus::ALL.len(), 5);
     }

@@ -567,7 +567,8 @@ mod tests {
                 name: "张三",
                 id_number: &format!("ID{i}"),
                 phone: "13800000000",
-                hold_expires_at: t + 900,
+                status: crate::domain::states::RegistrationStatus::PendingPayment,
+                hold_expires_at: Some(t + 900),
             };
             let registration = hold_seat(&db, &new, t).await.unwrap();
             let number = format!("T{i}");

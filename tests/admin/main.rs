@@ -6,5 +6,7 @@
 mod common;
 
 mod browser;
+mod door;
 mod pages;
+mod review;
 mod tickets;

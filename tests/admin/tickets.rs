@@ -4,22 +4,7 @@
 use examdesk::db::admins::Role;
 
 use crate::common::staff::*;
-use crate::common::{TestApp, wait_until};
-
-async fn seated_registration(app: &TestApp, id: i64) -> examdesk::db::registrations::Registration {
-    wait_until(&format!("registration {id} gets a seat"), async || {
-        examdesk::db::registrations::get(&app.state.db, id)
-            .await
-            .unwrap()
-            .filter(|r| r.ticket_no.is_some())
-    })
-    .await
-}
-
-fn verify_url(app: &TestApp, r: &examdesk::db::registrations::Registration) -> String {
-    let token = examdesk::ticketing::verify_token(&app.state.tickets, r);
-    app.at(&format!("/verify/{token}"))
-}
+use crate::common::wait_until;
 
 #[tokio::test]
 async fn the_door_check_says_valid_void_or_forged() {

@@ -28,7 +28,7 @@ async fn migrations_create_every_table_once() {
     let db = Db::connect(&test_db.url).await.unwrap();
     assert_eq!(
         db::migrate(&db).await.unwrap(),
-        3,
+        4,
         "every migration applies to a new database"
     );
     assert_eq!(
@@ -50,6 +50,9 @@ async fn migrations_create_every_table_once() {
         "audit_log",
         "wechat_callbacks",
         "meta",
+        "ticket_batches",
+        "checkins",
+        "checkin_refusals",
     ] {
         let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) AS n FROM {table}"
@@ -61,6 +64,122 @@ async fn migrations_create_every_table_once() {
         .unwrap();
         assert_eq!(n, 0, "{table} starts empty");
     }
+    db.close().await;
+}
+
+/// A database that ran 0001–0003 and holds a paid, seated registration with its photo, order and
+/// callback: 0004 (which rebuilds `registrations` on SQLite) keeps every row and every reference,
+/// and the registration reads as before.
+#[tokio::test]
+async fn the_exam_office_migration_keeps_what_was_there() {
+    let test_db = TestDb::new().await;
+    let db = Db::connect(&test_db.url).await.unwrap();
+    let sqlite = db.backend == db::Backend::Sqlite;
+    let earlier = if sqlite {
+        [
+            include_str!("../../migrations/sqlite/0001_schema.sql"),
+            include_str!("../../migrations/sqlite/0002_ticket_batches.sql"),
+            include_str!("../../migrations/sqlite/0003_callback_refusals.sql"),
+        ]
+    } else {
+        [
+            include_str!("../../migrations/postgres/0001_schema.sql"),
+            include_str!("../../migrations/postgres/0002_ticket_batches.sql"),
+            include_str!("../../migrations/postgres/0003_callback_refusals.sql"),
+        ]
+    };
+    sqlx::raw_sql(
+        "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
+         applied_at BIGINT NOT NULL)",
+    )
+    .execute(&db.write)
+    .await
+    .unwrap();
+    for (i, sql) in earlier.iter().enumerate() {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+            .execute(&db.write)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO schema_migrations VALUES ($1, 'earlier', 0)")
+            .bind(i as i64 + 1)
+            .execute(&db.write)
+            .await
+            .unwrap();
+    }
+    for statement in [
+        "INSERT INTO exams (id, code, title, fee_fen, capacity, seats_taken, opens_at, closes_at, starts_at, \
+         created_at, updated_at) VALUES (1, 'OLD01', '旧考试', 5000, 10, 1, 0, 100, 200, 0, 0)",
+        "INSERT INTO exam_rooms (id, exam_id, room_no, name, capacity, next_seat) VALUES (1, 1, 1, '第1考场', 10, 1)",
+        "INSERT INTO candidates (id, openid, created_at, last_login_at) VALUES (1, 'o-old', 0, 0)",
+        "INSERT INTO registrations (id, exam_id, candidate_id, name, id_number, phone, status, room_id, seat_no, \
+         ticket_no, ticket_version, paid_at, created_at, updated_at) VALUES (7, 1, 1, '王五', '11010519491231002X', \
+         '13800138000', 'paid', 1, 1, 'OLD010100100', 1, 50, 10, 50)",
+        "INSERT INTO photos (registration_id, content_type, bytes, width, height, updated_at) \
+         VALUES (7, 'image/png', 'x', 300, 400, 0)",
+        "INSERT INTO orders (id, registration_id, out_trade_no, total_fee, sign_type, status, transaction_id, \
+         paid_fee, paid_at, created_at, updated_at) VALUES (1, 7, 'OT1', 5000, 'MD5', 'paid', 'T1', 5000, 50, 10, 50)",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&db.write)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    assert_eq!(db::migrate(&db).await.unwrap(), 1, "only 0004 is new");
+    for (table, n) in [
+        ("registrations", 1),
+        ("photos", 1),
+        ("orders", 1),
+        ("exams", 1),
+    ] {
+        let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+        let found: i64 = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&db.read)
+            .await
+            .unwrap()
+            .get("n");
+        assert_eq!(found, n, "{table} kept its rows");
+    }
+    let kept = examdesk::db::registrations::get(&db, 7)
+        .await
+        .unwrap()
+        .expect("the registration is still there");
+    assert_eq!(kept.status.as_str(), "paid");
+    assert_eq!(kept.ticket_no.as_deref(), Some("OLD010100100"));
+    assert_eq!(kept.room.as_deref(), Some("第1考场"));
+    let exam = examdesk::db::exams::get(&db, 1).await.unwrap().unwrap();
+    assert_eq!(
+        exam.review.as_str(),
+        "none",
+        "old exams do not start reviewing"
+    );
+    assert_eq!(exam.late_minutes, 30);
+    if sqlite {
+        let broken = sqlx::query("PRAGMA foreign_key_check")
+            .fetch_all(&db.read)
+            .await
+            .unwrap();
+        assert!(broken.is_empty(), "every reference still holds");
+        let enforced: i64 = sqlx::query("PRAGMA foreign_keys")
+            .fetch_one(&db.write)
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            enforced, 1,
+            "foreign keys are enforced again after migrating"
+        );
+    }
+    // The new states are accepted by the rebuilt table and the old live rule still holds.
+    let duplicate = sqlx::query(
+        "INSERT INTO registrations (exam_id, candidate_id, name, id_number, phone, status, created_at, \
+         updated_at) VALUES (1, 1, '王五', '11010519491231002X', '13800138000', 'under_review', 60, 60)",
+    )
+    .execute(&db.write)
+    .await;
+    assert!(
+        duplicate.is_err(),
+        "one live registration per candidate and exam"
+    );
     db.close().await;
 }
 

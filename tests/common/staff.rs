@@ -230,3 +230,23 @@ pub fn refund_form(html: &str) -> Option<RefundForm> {
         out_refund_no: field(rest, "out_refund_no"),
     })
 }
+
+/// The registration once the payment gave it a seat and a ticket number.
+pub async fn seated_registration(
+    app: &TestApp,
+    id: i64,
+) -> examdesk::db::registrations::Registration {
+    super::wait_until(&format!("registration {id} gets a seat"), async || {
+        examdesk::db::registrations::get(&app.state.db, id)
+            .await
+            .unwrap()
+            .filter(|r| r.ticket_no.is_some())
+    })
+    .await
+}
+
+/// The address the ticket's QR code opens.
+pub fn verify_url(app: &TestApp, r: &examdesk::db::registrations::Registration) -> String {
+    let token = examdesk::ticketing::verify_token(&app.state.tickets, r);
+    app.at(&format!("/verify/{token}"))
+}

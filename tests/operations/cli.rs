@@ -113,6 +113,38 @@ async fn exam_create_prints_the_id_and_refuses_bad_values() {
 }
 
 #[tokio::test]
+async fn exam_create_takes_the_review_mode() {
+    let db = TestDb::new().await;
+    let mut args: Vec<String> = exam_with("--code", "REVIEW1");
+    args.extend(["--review".to_string(), "manual".to_string()]);
+    let out = run_args(&db, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id: i64 = stdout(&out).trim().parse().expect("prints the id");
+    let stored = examdesk::db::Db::connect(&db.url).await.expect("connect");
+    let reviewed = examdesk::db::exams::get(&stored, id)
+        .await
+        .expect("read")
+        .expect("exam stored");
+    assert_eq!(reviewed.review.as_str(), "manual");
+
+    let out = run_args(&db, &exam_with("--code", "REVIEW2"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id: i64 = stdout(&out).trim().parse().expect("prints the id");
+    let plain = examdesk::db::exams::get(&stored, id).await.expect("read");
+    assert_eq!(
+        plain.expect("exam stored").review.as_str(),
+        "none",
+        "the default"
+    );
+
+    let mut args = exam_with("--code", "REVIEW3");
+    args.extend(["--review".to_string(), "sometimes".to_string()]);
+    let out = run_args(&db, &args);
+    assert!(!out.status.success(), "an unknown review mode is refused");
+    assert!(stderr(&out).contains("--review"), "{}", stderr(&out));
+}
+
+#[tokio::test]
 async fn admin_create_takes_the_password_from_env_or_stdin() {
     let db = TestDb::new().await;
     let out = examdesk(

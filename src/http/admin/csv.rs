@@ -36,6 +36,24 @@ impl CsvWriter {
         self.out.push_str("\r\n");
     }
 
+    /// The finished file as a download; it holds personal data, so nothing keeps a copy.
+    pub fn into_download(self, filename: &str) -> axum::response::Response {
+        use axum::http::header;
+        use axum::response::IntoResponse;
+        (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{filename}\""),
+                ),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+            ],
+            self.finish(),
+        )
+            .into_response()
+    }
+
     pub fn finish(self) -> String {
         self.out
     }

@@ -6,11 +6,13 @@ pub mod auth;
 mod chart;
 pub mod csv;
 mod dashboard;
+mod door;
 mod exams;
 pub mod page;
 mod refunds;
 mod registration;
 mod registrations;
+mod review;
 mod tickets;
 
 use axum::Router;
@@ -38,6 +40,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/admin/registrations/{id}", get(registration::show))
         .route("/admin/registrations/{id}/photo", get(registration::photo))
+        .route("/admin/registrations/{id}/approve", post(review::approve))
+        .route("/admin/registrations/{id}/reject", post(review::reject))
+        .route("/admin/review", get(review::queue))
+        .route("/admin/review/bulk", post(review::bulk))
         .route("/admin/orders/{id}/refunds", post(refunds::create))
         .route("/admin/refunds", get(refunds::list))
         .route(
@@ -55,6 +61,9 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(tickets::batch_pdf),
         )
         .route("/verify/{token}", get(tickets::verify))
+        .route("/verify/{token}/check-in", post(door::check_in))
+        .route("/admin/exams/{id}/attendance", get(door::attendance))
+        .route("/admin/exams/{id}/attendance.csv", get(door::export))
         .route("/admin/audit", get(audit::list))
         .route("/admin/{*rest}", get(not_found))
         .route_layer(axum::middleware::from_fn_with_state(state, auth::guard));

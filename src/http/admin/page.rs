@@ -21,6 +21,8 @@ pub enum Perm {
     Export,
     /// Browse the audit log.
     Audit,
+    /// Approve or reject candidates' qualifications.
+    Review,
 }
 
 pub fn allowed(role: Role, perm: Perm) -> bool {
@@ -337,7 +339,9 @@ impl StatusBadge for RefundStatus {
 }
 
 /// The registration statuses of the search filter, in the order staff pick from.
-pub const REGISTRATION_STATUSES: [RegistrationStatus; 6] = [
+pub const REGISTRATION_STATUSES: [RegistrationStatus; 8] = [
+    RegistrationStatus::UnderReview,
+    RegistrationStatus::Rejected,
     RegistrationStatus::PendingPayment,
     RegistrationStatus::Paid,
     RegistrationStatus::Refunding,

@@ -80,11 +80,24 @@ struct RegistrationPage {
     refund_forms: Vec<RefundForm>,
     can_refund: bool,
     notice: Option<&'static str>,
+    review: Option<ReviewBox>,
+    csrf: String,
+}
+
+/// The qualification review of a registration of an exam that reviews by hand.
+struct ReviewBox {
+    under_review: bool,
+    /// The reason of the rejection, when rejected.
+    note: String,
+    can_decide: bool,
 }
 
 #[derive(Deserialize, Default)]
 pub struct ShowQuery {
     notice: Option<String>,
+    /// After a review decision: 1 when it was taken, 0 when the registration was no longer under
+    /// review.
+    done: Option<i64>,
 }
 
 fn notice_text(code: Option<&str>) -> Option<&'static str> {
@@ -369,7 +382,21 @@ pub async fn show(
             .collect(),
         refund_forms,
         can_refund,
-        notice: notice_text(query.notice.as_deref()),
+        notice: match query.done {
+            Some(1) => Some("审核决定已记录，并记入操作日志。"),
+            Some(_) => Some("该报名已不在待审核状态（可能已被他人处理或考生已取消），未作改动。"),
+            None => notice_text(query.notice.as_deref()),
+        },
+        review: matches!(
+            r.status,
+            RegistrationStatus::UnderReview | RegistrationStatus::Rejected
+        )
+        .then(|| ReviewBox {
+            under_review: r.status == RegistrationStatus::UnderReview,
+            note: r.review_note.clone().unwrap_or_default(),
+            can_decide: staff.can(Perm::Review),
+        }),
+        csrf: staff.0.csrf_token.clone(),
     };
     Ok(page.into_response())
 }

@@ -4,7 +4,6 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -195,16 +194,5 @@ pub async fn export(
     }
     tracing::info!(admin = %staff.0.username, exam = %exam.code, rows = rows.len(), "registrations exported");
     let filename = format!("registrations-{}.csv", exam.code);
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
-            (header::CACHE_CONTROL, "no-store".to_string()),
-        ],
-        csv.finish(),
-    )
-        .into_response())
+    Ok(csv.into_download(&filename))
 }

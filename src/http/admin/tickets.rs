@@ -4,7 +4,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -39,6 +39,9 @@ pub struct VerifyPage {
     headline: &'static str,
     reason: String,
     ticket: Option<VerifiedTicket>,
+    /// The door check-in, for a ticket that reads as this system's.
+    door: Option<super::door::DoorBox>,
+    token: String,
 }
 
 /// `/verify/{token}`: what the proctor's phone opens from the ticket's QR code.
@@ -46,6 +49,7 @@ pub async fn verify(
     State(state): State<AppState>,
     staff: Staff,
     Path(token): Path<String>,
+    Query(query): Query<super::door::VerifyQuery>,
 ) -> PageResult<VerifyPage> {
     let nav = staff.nav("verify");
     let forged = |reason: &str| VerifyPage {
@@ -54,6 +58,8 @@ pub async fn verify(
         headline: "伪造",
         reason: reason.to_string(),
         ticket: None,
+        door: None,
+        token: String::new(),
     };
     let claims = match verify_token(state.secret.expose().as_bytes(), &token) {
         Ok(c) => c,
@@ -72,6 +78,7 @@ pub async fn verify(
         .ok_or_else(PageError::internal)?;
     let has_photo = photos::get(&state.db, r.id).await?.is_some();
     let current_no = r.ticket_no.clone().unwrap_or_default();
+    let door = super::door::door_box(&state, &r, &exam, &claims, query.result.as_deref()).await?;
     let void = match r.status {
         RegistrationStatus::Paid => None,
         RegistrationStatus::Refunding | RegistrationStatus::Refunded => {
@@ -127,6 +134,8 @@ pub async fn verify(
             starts: crate::util::to_china_time(exam.starts_at),
             has_photo,
         }),
+        door: Some(door),
+        token,
     })
 }
 

@@ -22,7 +22,9 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/api/v1/registrations/{id}",
-            get(registrations::show).delete(registrations::cancel),
+            get(registrations::show)
+                .put(registrations::resubmit)
+                .delete(registrations::cancel),
         )
         .route("/api/v1/registrations/{id}/pay", post(pay::pay))
         .route(

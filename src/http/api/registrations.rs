@@ -7,13 +7,30 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::exams;
 use crate::db::registrations::{self, HoldError, NewRegistration, Registration};
+use crate::db::review::{self, ResubmitError};
 use crate::domain::candidate::{MobileNumber, PersonName};
 use crate::domain::id_number::IdNumber;
-use crate::domain::states::{ExamStatus, RegistrationStatus};
+use crate::domain::states::{ExamReview, ExamStatus, RegistrationStatus};
 use crate::http::AppState;
 use crate::http::error::{ApiResult, AppError};
 use crate::http::extract::{ApiJson, CandidateAuth};
 use crate::util::{now, to_rfc3339};
+
+/// The candidate's own fields, checked by the same rules at registration and resubmission.
+struct Fields {
+    name: PersonName,
+    id_number: IdNumber,
+    phone: MobileNumber,
+}
+
+fn check_fields(name: &str, id_number: &str, phone: &str) -> ApiResult<Fields> {
+    Ok(Fields {
+        name: PersonName::parse(name).map_err(|m| AppError::invalid_field("name", m))?,
+        id_number: IdNumber::parse(id_number)
+            .map_err(|e| AppError::invalid_field("id_number", e.to_string()))?,
+        phone: MobileNumber::parse(phone).map_err(|m| AppError::invalid_field("phone", m))?,
+    })
+}
 
 #[derive(Deserialize)]
 pub struct RegisterRequest {
@@ -39,6 +56,8 @@ pub struct RegistrationView {
     paid_at: Option<String>,
     /// Paid after the hold had ended and no seat was left: the money goes back.
     refund_pending: bool,
+    /// Why staff rejected the qualification, while it stands rejected.
+    review_note: Option<String>,
 }
 
 impl From<Registration> for RegistrationView {
@@ -47,12 +66,12 @@ impl From<Registration> for RegistrationView {
             .map(|id| id.masked())
             .unwrap_or_default();
         Self {
+            status: r.status,
             id: r.id,
             exam_id: r.exam_id,
             hold_expires_at: (r.status == RegistrationStatus::PendingPayment)
                 .then(|| r.hold_expires_at.map(to_rfc3339))
                 .flatten(),
-            status: r.status,
             name: r.name,
             id_number: masked,
             phone: r.phone,
@@ -62,6 +81,9 @@ impl From<Registration> for RegistrationView {
             created_at: to_rfc3339(r.created_at),
             paid_at: r.paid_at.map(to_rfc3339),
             refund_pending: r.flags.needs_refund(),
+            review_note: r
+                .review_note
+                .filter(|_| r.status == RegistrationStatus::Rejected),
         }
     }
 }
@@ -71,10 +93,11 @@ pub async fn create(
     CandidateAuth(candidate_id): CandidateAuth,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<RegistrationView>)> {
-    let name = PersonName::parse(&req.name).map_err(|m| AppError::invalid_field("name", m))?;
-    let id_number = IdNumber::parse(&req.id_number)
-        .map_err(|e| AppError::invalid_field("id_number", e.to_string()))?;
-    let phone = MobileNumber::parse(&req.phone).map_err(|m| AppError::invalid_field("phone", m))?;
+    let Fields {
+        name,
+        id_number,
+        phone,
+    } = check_fields(&req.name, &req.id_number, &req.phone)?;
     let at = now();
     let exam = exams::get(&state.db, req.exam_id)
         .await?
@@ -100,25 +123,21 @@ pub async fn create(
         name: name.as_str(),
         id_number: id_number.as_str(),
         phone: phone.as_str(),
-        hold_expires_at: at + state.settings.order_ttl_minutes * 60,
+        status: match exam.review {
+            ExamReview::None => RegistrationStatus::PendingPayment,
+            ExamReview::Manual => RegistrationStatus::UnderReview,
+        },
+        // Under review the hold starts only once staff approve.
+        hold_expires_at: (exam.review == ExamReview::None)
+            .then_some(at + state.settings.order_ttl_minutes * 60),
     };
     let id = match registrations::hold_seat(&state.db, &new, at).await {
         Ok(id) => id,
         Err(HoldError::NoSeat) => {
             return Err(AppError::conflict("sold_out", "名额已满，报名未成功"));
         }
-        Err(HoldError::CandidateTaken) => {
-            return Err(AppError::conflict(
-                "already_registered",
-                "您已报名该考试，请勿重复报名",
-            ));
-        }
-        Err(HoldError::IdNumberTaken) => {
-            return Err(AppError::conflict(
-                "id_number_registered",
-                "该身份证号已报名该考试",
-            ));
-        }
+        Err(HoldError::CandidateTaken) => return Err(already_registered()),
+        Err(HoldError::IdNumberTaken) => return Err(id_number_registered()),
         Err(HoldError::Sql(e)) => return Err(e.into()),
     };
     let registration = registrations::get(&state.db, id)
@@ -156,7 +175,10 @@ pub async fn cancel(
     Path(id): Path<i64>,
 ) -> ApiResult<StatusCode> {
     let registration = owned(&state, id, candidate_id).await?;
-    if registration.status != RegistrationStatus::PendingPayment {
+    if !matches!(
+        registration.status,
+        RegistrationStatus::PendingPayment | RegistrationStatus::UnderReview
+    ) {
         return Err(AppError::conflict(
             "not_cancellable",
             "只能取消未付款的报名；已付款的报名请联系考务人员退款",
@@ -171,4 +193,54 @@ pub async fn cancel(
         ));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+fn already_registered() -> AppError {
+    AppError::conflict("already_registered", "您已报名该考试，请勿重复报名")
+}
+
+fn id_number_registered() -> AppError {
+    AppError::conflict("id_number_registered", "该身份证号已报名该考试")
+}
+
+#[derive(Deserialize)]
+pub struct CorrectionRequest {
+    name: String,
+    id_number: String,
+    phone: String,
+}
+
+/// `PUT /api/v1/registrations/{id}`: a rejected registration, corrected, goes back under review.
+pub async fn resubmit(
+    State(state): State<AppState>,
+    CandidateAuth(candidate_id): CandidateAuth,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<CorrectionRequest>,
+) -> ApiResult<Json<RegistrationView>> {
+    let current = owned(&state, id, candidate_id).await?;
+    let fields = check_fields(&req.name, &req.id_number, &req.phone)?;
+    if current.status != RegistrationStatus::Rejected {
+        return Err(not_rejected());
+    }
+    let fix = review::Correction {
+        name: fields.name.as_str(),
+        id_number: fields.id_number.as_str(),
+        phone: fields.phone.as_str(),
+    };
+    match review::resubmit(&state.db, id, candidate_id, &fix, now()).await {
+        Ok(registration) => Ok(Json(registration.into())),
+        Err(ResubmitError::NotRejected) => Err(not_rejected()),
+        Err(ResubmitError::Closed) => Err(AppError::conflict(
+            "registration_closed",
+            "该考试报名已截止，无法重新提交",
+        )),
+        Err(ResubmitError::NoSeat) => Err(AppError::conflict("sold_out", "名额已满，无法重新提交")),
+        Err(ResubmitError::CandidateTaken) => Err(already_registered()),
+        Err(ResubmitError::IdNumberTaken) => Err(id_number_registered()),
+        Err(ResubmitError::Sql(e)) => Err(e.into()),
+    }
+}
+
+fn not_rejected() -> AppError {
+    AppError::conflict("not_rejected", "只有审核未通过的报名可以修改后重新提交")
 }
