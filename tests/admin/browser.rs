@@ -546,6 +546,111 @@ async fn browser_screenshots_of_the_main_pages() {
     b.stop().await;
 }
 
+#[tokio::test]
+async fn browser_review_queue_and_the_door_check_in_on_a_phone() {
+    let _one = ONE_BROWSER.lock().await;
+    let b = Browser::start().await;
+    let (app, sim) = spawn().await;
+    let reviewed = app
+        .exam("GK2026")
+        .capacity(30)
+        .manual_review()
+        .create()
+        .await;
+    sqlx::query("UPDATE exams SET title = '2026年公务员录用考试（笔试）' WHERE id = $1")
+        .bind(reviewed)
+        .execute(&app.state.db.write)
+        .await
+        .expect("title");
+    let mut ids = Vec::new();
+    for (i, name) in ["王芳", "李强", "张敏", "刘洋", "陈静", "杨帆"]
+        .iter()
+        .enumerate()
+    {
+        let token = app.login(&format!("review-browser-{i}")).await;
+        let res = app
+            .http
+            .post(app.at("/api/v1/registrations"))
+            .bearer_auth(&token)
+            .json(&json!({
+                "exam_id": reviewed,
+                "name": name,
+                "id_number": id_number(700 + i as u32),
+                "phone": format!("1391234{i:04}"),
+            }))
+            .send()
+            .await
+            .expect("register");
+        let body: serde_json::Value = res.json().await.expect("json");
+        assert_eq!(body["status"], "under_review", "{body}");
+        ids.push(body["id"].as_i64().expect("id"));
+    }
+    admins::create(&app.state.db, "admin", PASSWORD, Role::Admin)
+        .await
+        .expect("admin");
+    b.sign_in(&app, "admin", PASSWORD).await;
+    b.goto(&app.at("/admin/review")).await;
+    assert!(b.text_of("#review-queue").await.contains("王芳"));
+    for id in &ids[..2] {
+        b.c()
+            .find(Locator::Css(&format!("input[name=ids][value=\"{id}\"]")))
+            .await
+            .expect("row checkbox")
+            .click()
+            .await
+            .expect("tick");
+    }
+    b.fill("#reason", "照片不符合要求，请上传近期免冠正面照片")
+        .await;
+    b.click("#bulk-reject").await;
+    assert!(b.text_of("#review-done").await.contains("已处理 2 条"));
+    b.click(&format!("[data-approve=\"{}\"]", ids[2])).await;
+    assert!(b.text_of("#review-done").await.contains("已处理 1 条"));
+    assert_eq!(status_of(&app, ids[0]).await, "rejected");
+    assert_eq!(status_of(&app, ids[2]).await, "pending_payment");
+    b.goto(&app.at("/admin/review")).await;
+    b.screenshot("review-queue", 1366).await;
+    b.goto(&app.at("/admin/review?status=rejected")).await;
+    assert!(b.source().await.contains("照片不符合要求"));
+
+    // Exam day: a paid candidate at the door, the proctor on a phone.
+    let today = app.exam("GK2026B").capacity(30).create().await;
+    let r = paid(&app, &sim, today, "欧阳修", 760).await;
+    let seated = seated_registration(&app, r.id).await;
+    let now = examdesk::util::now();
+    sqlx::query("UPDATE exams SET closes_at = $2, starts_at = $2 WHERE id = $1")
+        .bind(today)
+        .bind(now)
+        .execute(&app.state.db.write)
+        .await
+        .expect("exam starts now");
+    b.c().set_window_size(390, 844).await.expect("phone size");
+    b.goto(&verify_url(&app, &seated)).await;
+    let fits: bool = b
+        .c()
+        .execute(
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+            vec![],
+        )
+        .await
+        .expect("layout")
+        .as_bool()
+        .unwrap_or(false);
+    assert!(
+        fits,
+        "the verify page needs no sideways scrolling at 390 px"
+    );
+    b.click("#check-in").await;
+    assert!(b.text_of("#checkin-result").await.contains("登记入场成功"));
+    assert!(b.text_of("#checkin-first").await.contains("由 admin"));
+    b.screenshot("verify-checked-in-phone", 390).await;
+    b.goto(&app.at(&format!("/admin/exams/{today}/attendance")))
+        .await;
+    assert_eq!(b.text_of("#total-checked-in").await, "1");
+    b.screenshot("attendance", 1366).await;
+    b.stop().await;
+}
+
 /// A plain 120×160 portrait placeholder, as PNG, written by hand (no image crate needed).
 fn sample_png() -> Vec<u8> {
     let (w, h) = (120u32, 160u32);
