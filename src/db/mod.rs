@@ -20,6 +20,7 @@ pub mod photos;
 pub mod refunds;
 pub mod registrations;
 pub mod seating;
+pub mod sheets;
 pub mod states;
 pub mod ticket_batches;
 

@@ -11,6 +11,7 @@ pub mod page;
 mod refunds;
 mod registration;
 mod registrations;
+mod sheets;
 mod tickets;
 
 use axum::Router;
@@ -53,6 +54,15 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/admin/ticket-batches/{id}/tickets.pdf",
             get(tickets::batch_pdf),
+        )
+        .route("/admin/exams/{id}/sheets", post(sheets::start_batch))
+        .route(
+            "/admin/exams/{id}/rooms/{room_no}/door-list.pdf",
+            get(sheets::door_list_pdf),
+        )
+        .route(
+            "/admin/exams/{id}/rooms/{room_no}/sign-in-sheet.pdf",
+            get(sheets::sign_in_sheet_pdf),
         )
         .route("/verify/{token}", get(tickets::verify))
         .route("/admin/audit", get(audit::list))
