@@ -7,4 +7,5 @@ mod common;
 
 mod browser;
 mod pages;
+mod sheets;
 mod tickets;

@@ -363,7 +363,10 @@ pub async fn batch_pdf(
         None => "all-rooms".to_string(),
     };
     let name = kind_words(b.kind).1;
-    Ok(pdf_response(pdf, &format!("{name}-{exam_code}-{scope}-{id}.pdf")))
+    Ok(pdf_response(
+        pdf,
+        &format!("{name}-{exam_code}-{scope}-{id}.pdf"),
+    ))
 }
 
 /// Re-arranges the seats of an exam whose registration has closed, by a recorded random seed.
