@@ -22,6 +22,7 @@ pub mod refunds;
 pub mod registrations;
 pub mod review;
 pub mod seating;
+pub mod sheets;
 pub mod states;
 pub mod ticket_batches;
 

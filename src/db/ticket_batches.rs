@@ -1,14 +1,17 @@
-//! Bulk ticket PDFs: a row per batch with its progress, and the finished file.
+//! Bulk PDFs (tickets, door lists or sign-in sheets): a row per batch with its progress, and the
+//! finished file.
 
 use sqlx::Row;
 
 use super::Db;
-use crate::domain::states::BatchStatus;
+use crate::domain::states::{BatchKind, BatchStatus};
 
 pub struct Batch {
     pub id: i64,
     pub exam_id: i64,
     pub room_no: Option<i64>,
+    pub kind: BatchKind,
+    /// Pages to draw.
     pub total: i64,
     pub done: i64,
     pub status: BatchStatus,
@@ -20,13 +23,14 @@ pub async fn create(
     db: &Db,
     exam_id: i64,
     room_no: Option<i64>,
+    kind: BatchKind,
     total: i64,
     by: &str,
     at: i64,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query(
-        "INSERT INTO ticket_batches (exam_id, room_no, total, status, created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, $6, $4, $5, $5) RETURNING id",
+        "INSERT INTO ticket_batches (exam_id, room_no, total, status, created_by, created_at, updated_at, kind) \
+         VALUES ($1, $2, $3, $6, $4, $5, $5, $7) RETURNING id",
     )
     .bind(exam_id)
     .bind(room_no)
@@ -34,6 +38,7 @@ pub async fn create(
     .bind(by)
     .bind(at)
     .bind(BatchStatus::Running)
+    .bind(kind)
     .fetch_one(&db.write)
     .await?
     .try_get("id")
@@ -73,7 +78,7 @@ pub async fn finish(db: &Db, id: i64, pdf: Option<&[u8]>, at: i64) -> Result<(),
 
 pub async fn get(db: &Db, id: i64) -> Result<Option<Batch>, sqlx::Error> {
     sqlx::query(
-        "SELECT id, exam_id, room_no, total, done, status, created_by, created_at FROM ticket_batches WHERE id = $1",
+        "SELECT id, exam_id, room_no, kind, total, done, status, created_by, created_at FROM ticket_batches WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&db.read)
@@ -83,6 +88,7 @@ pub async fn get(db: &Db, id: i64) -> Result<Option<Batch>, sqlx::Error> {
             id: r.try_get("id")?,
             exam_id: r.try_get("exam_id")?,
             room_no: r.try_get("room_no")?,
+            kind: r.try_get("kind")?,
             total: r.try_get("total")?,
             done: r.try_get("done")?,
             status: r.try_get("status")?,

@@ -9,4 +9,5 @@ mod browser;
 mod door;
 mod pages;
 mod review;
+mod sheets;
 mod tickets;

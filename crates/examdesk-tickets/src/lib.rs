@@ -12,4 +12,7 @@ mod splitmix;
 pub mod token;
 
 pub use fonts::TicketFonts;
-pub use pdf::{RenderedTicket, TicketData, TicketError, TicketPhoto, render_bulk, render_ticket};
+pub use pdf::{
+    RenderedTicket, RoomSheet, SheetRow, TicketData, TicketError, TicketPhoto, door_list_pages,
+    render_bulk, render_door_lists, render_sign_in_sheets, render_ticket, sign_in_sheet_pages,
+};

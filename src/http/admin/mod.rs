@@ -13,6 +13,7 @@ mod refunds;
 mod registration;
 mod registrations;
 mod review;
+mod sheets;
 mod tickets;
 
 use axum::Router;
@@ -59,6 +60,15 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/admin/ticket-batches/{id}/tickets.pdf",
             get(tickets::batch_pdf),
+        )
+        .route("/admin/exams/{id}/sheets", post(sheets::start_batch))
+        .route(
+            "/admin/exams/{id}/rooms/{room_no}/door-list.pdf",
+            get(sheets::door_list_pdf),
+        )
+        .route(
+            "/admin/exams/{id}/rooms/{room_no}/sign-in-sheet.pdf",
+            get(sheets::sign_in_sheet_pdf),
         )
         .route("/verify/{token}", get(tickets::verify))
         .route("/verify/{token}/check-in", post(door::check_in))

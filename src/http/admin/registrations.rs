@@ -84,6 +84,8 @@ struct ListPage {
     csrf: String,
     /// Set after a seat re-arrangement: how many were seated.
     shuffled: Option<i64>,
+    /// The rooms, with links to their door lists and sign-in sheets (staff who may export).
+    rooms: Vec<crate::db::sheets::RoomCount>,
 }
 
 fn search_of(exam_id: i64, query: &ListQuery) -> Search {
@@ -143,6 +145,11 @@ pub async fn list(
         can_shuffle: staff.can(Perm::EditExams),
         csrf: staff.0.csrf_token.clone(),
         shuffled: query.shuffled,
+        rooms: if staff.can(Perm::Export) {
+            crate::db::sheets::rooms(&state.db, id).await?
+        } else {
+            Vec::new()
+        },
     }
     .into_response())
 }

@@ -13,7 +13,7 @@ use super::page::{self, Nav, PageError, PageResult, Perm, Staff};
 use crate::db::audit::Entry;
 use crate::db::{exams, photos, registrations, seating, ticket_batches};
 use crate::domain::id_number::IdNumber;
-use crate::domain::states::{BatchStatus, ExamStatus, RegistrationStatus};
+use crate::domain::states::{BatchKind, BatchStatus, ExamStatus, RegistrationStatus};
 use crate::http::AppState;
 use crate::util::now;
 use examdesk_tickets::token::{TokenError, verify_token};
@@ -139,7 +139,7 @@ pub async fn verify(
     })
 }
 
-fn pdf_response(bytes: Vec<u8>, filename: &str) -> Response {
+pub(super) fn pdf_response(bytes: Vec<u8>, filename: &str) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/pdf".to_string()),
@@ -211,6 +211,7 @@ pub async fn start_batch(
         &state.db,
         exam.id,
         room_no,
+        BatchKind::Tickets,
         ids.len() as i64,
         &staff.0.username,
         now(),
@@ -220,7 +221,7 @@ pub async fn start_batch(
     Ok(Redirect::to(&format!("/admin/ticket-batches/{batch}")))
 }
 
-/// Draws the batch off the async threads; progress goes to the database every second or so.
+/// Gathers the tickets' data, then draws them as one PDF.
 async fn render_batch(state: AppState, batch: i64, ids: Vec<i64>) {
     let mut tickets = Vec::with_capacity(ids.len());
     for id in ids {
@@ -232,13 +233,23 @@ async fn render_batch(state: AppState, batch: i64, ids: Vec<i64>) {
             _ => tracing::warn!(registration_id = id, "left out of a bulk print"),
         }
     }
+    let fonts = state.tickets.fonts.clone();
+    run_batch(&state, batch, move |pages_done| {
+        examdesk_tickets::render_bulk(&fonts, &tickets, |page, _| pages_done(page))
+    })
+    .await;
+}
+
+/// Draws a batch off the async threads with `draw(pages_done)`, which reports each page drawn;
+/// the progress goes to the database every second or so, the file (or the failure) at the end.
+pub(super) async fn run_batch<F>(state: &AppState, batch: i64, draw: F)
+where
+    F: FnOnce(&dyn Fn(usize)) -> Result<Vec<u8>, examdesk_tickets::TicketError> + Send + 'static,
+{
     let done = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
     let counter = done.clone();
-    let fonts = state.tickets.fonts.clone();
     let work = tokio::task::spawn_blocking(move || {
-        examdesk_tickets::render_bulk(&fonts, &tickets, |page, _| {
-            counter.store(page as i64, std::sync::atomic::Ordering::Relaxed);
-        })
+        draw(&|page| counter.store(page as i64, std::sync::atomic::Ordering::Relaxed))
     });
     tokio::pin!(work);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -253,16 +264,25 @@ async fn render_batch(state: AppState, batch: i64, ids: Vec<i64>) {
     let pdf = match result {
         Ok(Ok(pdf)) => Some(pdf),
         Ok(Err(e)) => {
-            tracing::error!(batch, error = %e, "bulk ticket PDF failed");
+            tracing::error!(batch, error = %e, "bulk PDF failed");
             None
         }
         Err(e) => {
-            tracing::error!(batch, error = %e, "bulk ticket PDF task failed");
+            tracing::error!(batch, error = %e, "bulk PDF task failed");
             None
         }
     };
     if let Err(e) = ticket_batches::finish(&state.db, batch, pdf.as_deref(), now()).await {
-        tracing::error!(batch, error = %e, "bulk ticket PDF could not be stored");
+        tracing::error!(batch, error = %e, "bulk PDF could not be stored");
+    }
+}
+
+/// What a bulk print holds, as its page heading says it and as its file is named.
+fn kind_words(kind: BatchKind) -> (&'static str, &'static str) {
+    match kind {
+        BatchKind::Tickets => ("准考证", "tickets"),
+        BatchKind::DoorLists => ("考场门贴", "door-lists"),
+        BatchKind::SignInSheets => ("考生签到表", "sign-in-sheets"),
     }
 }
 
@@ -273,8 +293,11 @@ pub struct BatchPage {
     id: i64,
     exam_id: i64,
     exam_code: String,
+    /// 准考证, 考场门贴 or 考生签到表.
+    what: &'static str,
     scope: String,
-    total: i64,
+    /// "共 5 张" for tickets, "共 12 页" for the room sheets.
+    size: String,
     created_by: String,
     created: String,
     percent: i64,
@@ -310,11 +333,15 @@ pub async fn batch_page(
         id: b.id,
         exam_id: exam.id,
         exam_code: exam.code,
+        what: kind_words(b.kind).0,
+        size: match b.kind {
+            BatchKind::Tickets => format!("共 {} 张", b.total),
+            BatchKind::DoorLists | BatchKind::SignInSheets => format!("共 {} 页", b.total),
+        },
         scope: match b.room_no {
             Some(n) => format!("第{n:02}考场"),
             None => "全部考场".to_string(),
         },
-        total: b.total,
         created_by: b.created_by,
         created: page::when(b.created_at),
         percent,
@@ -330,10 +357,25 @@ pub async fn batch_pdf(
     Path(id): Path<i64>,
 ) -> PageResult<Response> {
     staff.require(Perm::Export)?;
+    let b = ticket_batches::get(&state.db, id)
+        .await?
+        .ok_or_else(|| PageError::not_found("这个文件"))?;
     let pdf = ticket_batches::pdf(&state.db, id)
         .await?
         .ok_or_else(|| PageError::not_found("这个文件"))?;
-    Ok(pdf_response(pdf, &format!("tickets-{id}.pdf")))
+    let exam_code = exams::get(&state.db, b.exam_id)
+        .await?
+        .map(|e| e.code)
+        .unwrap_or_default();
+    let scope = match b.room_no {
+        Some(n) => format!("room{n:02}"),
+        None => "all-rooms".to_string(),
+    };
+    let name = kind_words(b.kind).1;
+    Ok(pdf_response(
+        pdf,
+        &format!("{name}-{exam_code}-{scope}-{id}.pdf"),
+    ))
 }
 
 /// Re-arranges the seats of an exam whose registration has closed, by a recorded random seed.

@@ -7,7 +7,7 @@ use super::canvas::{Align, Canvas, Style, grey, rgb};
 
 pub const PAGE_W: f32 = 595.276;
 pub const PAGE_H: f32 = 841.89;
-const MM: f32 = 72.0 / 25.4;
+pub(super) const MM: f32 = 72.0 / 25.4;
 const LEFT: f32 = 18.0 * MM;
 const CONTENT_W: f32 = PAGE_W - 2.0 * LEFT;
 const LABEL_W: f32 = 27.0 * MM;
@@ -27,15 +27,15 @@ pub struct PageImages<'a> {
     pub qr: (&'a XObjectId, f32),
 }
 
-fn navy() -> printpdf::Color {
+pub(super) fn navy() -> printpdf::Color {
     rgb(0x1F, 0x3A, 0x68)
 }
 
-fn label_fill() -> printpdf::Color {
+pub(super) fn label_fill() -> printpdf::Color {
     rgb(0xEE, 0xF2, 0xF7)
 }
 
-fn row_baseline(top: f32, h: f32, size: f32) -> f32 {
+pub(super) fn row_baseline(top: f32, h: f32, size: f32) -> f32 {
     top - h / 2.0 - size * BASELINE_DROP
 }
 

@@ -1,7 +1,10 @@
 //! The admission ticket PDF: one A4 page per candidate, the CJK font embedded as a subset.
 
 mod canvas;
+mod door_list;
 mod layout;
+mod sheet;
+mod sign_in_sheet;
 mod xobjects;
 
 use std::collections::HashMap;
@@ -16,6 +19,10 @@ use super::photo::PhotoFormat;
 use super::qr::{QrError, QrMatrix};
 use canvas::Canvas;
 use layout::PageImages;
+
+pub use door_list::{door_list_pages, render_door_lists};
+pub use sheet::{RoomSheet, SheetRow};
+pub use sign_in_sheet::{render_sign_in_sheets, sign_in_sheet_pages};
 
 /// A stored, already checked photo (see [`crate::photo::check_photo`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,32 +158,13 @@ fn render_document(
     title: &str,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<Vec<u8>, TicketError> {
-    let mut doc = PdfDocument::new(title);
-    doc.metadata.info.creator = "examdesk".into();
-    doc.metadata.info.producer = "examdesk (printpdf)".into();
-    let font_ids: Vec<FontId> = fonts
-        .faces()
-        .iter()
-        .map(|f| doc.add_font(&f.parsed))
-        .collect();
-    let mut photos: HashMap<&[u8], (XObjectId, f32)> = HashMap::new();
+    let (mut doc, font_ids) = Document::new(fonts, title);
     let mut pages = Vec::with_capacity(tickets.len());
 
     for (i, ticket) in tickets.iter().enumerate() {
-        let photo = match &ticket.photo {
-            None => None,
-            Some(p) => match photos.get(p.bytes.as_slice()) {
-                Some((id, ratio)) => Some((id.clone(), *ratio)),
-                None => {
-                    let (xobject, ratio) = xobjects::photo_xobject(p)?;
-                    let id = doc.add_xobject(&xobject);
-                    photos.insert(p.bytes.as_slice(), (id.clone(), ratio));
-                    Some((id, ratio))
-                }
-            },
-        };
+        let photo = ticket.photo.as_ref().map(|p| doc.photo(p)).transpose()?;
         let (qr, modules) = xobjects::qr_xobject(&QrMatrix::encode(&ticket.verify_url)?);
-        let qr_id = doc.add_xobject(&qr);
+        let qr_id = doc.pdf.add_xobject(&qr);
 
         let mut canvas = Canvas::new(fonts, &font_ids);
         let images = PageImages {
@@ -184,12 +172,57 @@ fn render_document(
             qr: (&qr_id, modules),
         };
         layout::draw_ticket(&mut canvas, ticket, &images);
-        pages.push(PdfPage::new(Mm(210.0), Mm(297.0), canvas.ops));
+        pages.push(a4_page(canvas));
         progress(i + 1, tickets.len());
     }
+    doc.finish(pages)
+}
 
-    doc.with_pages(pages);
-    write_pdf(&doc)
+fn a4_page(canvas: Canvas<'_>) -> PdfPage {
+    PdfPage::new(Mm(210.0), Mm(297.0), canvas.ops)
+}
+
+/// A PDF being built: the fonts added once, and each distinct photo embedded once however many
+/// pages show it.
+struct Document<'a> {
+    pdf: PdfDocument,
+    photos: HashMap<&'a [u8], (XObjectId, f32)>,
+}
+
+impl<'a> Document<'a> {
+    /// The document and the ids of `fonts.faces()` in it, for [`Canvas::new`].
+    fn new(fonts: &TicketFonts, title: &str) -> (Self, Vec<FontId>) {
+        let mut pdf = PdfDocument::new(title);
+        pdf.metadata.info.creator = "examdesk".into();
+        pdf.metadata.info.producer = "examdesk (printpdf)".into();
+        let font_ids = fonts
+            .faces()
+            .iter()
+            .map(|f| pdf.add_font(&f.parsed))
+            .collect();
+        let doc = Self {
+            pdf,
+            photos: HashMap::new(),
+        };
+        (doc, font_ids)
+    }
+
+    /// The photo's image XObject and its height/width ratio.
+    fn photo(&mut self, photo: &'a TicketPhoto) -> Result<(XObjectId, f32), TicketError> {
+        if let Some((id, ratio)) = self.photos.get(photo.bytes.as_slice()) {
+            return Ok((id.clone(), *ratio));
+        }
+        let (xobject, ratio) = xobjects::photo_xobject(photo)?;
+        let id = self.pdf.add_xobject(&xobject);
+        self.photos
+            .insert(photo.bytes.as_slice(), (id.clone(), ratio));
+        Ok((id, ratio))
+    }
+
+    fn finish(mut self, pages: Vec<PdfPage>) -> Result<Vec<u8>, TicketError> {
+        self.pdf.with_pages(pages);
+        write_pdf(&self.pdf)
+    }
 }
 
 /// Serialises the document. printpdf's own `save` deflates every stream at level 9, which was
