@@ -12,6 +12,7 @@ Component({
       }
     },
     register() {
+      if (this.data.exam.blocked) return
       wx.navigateTo({ url: '/pages/register/index?exam_id=' + this.data.exam.id })
     },
   },
