@@ -140,3 +140,27 @@ async fn a_day_is_claimed_by_one_reconciliation_at_a_time() {
         "a claim that ran out is taken over"
     );
 }
+
+#[tokio::test]
+async fn the_job_reconciles_yesterday_once_after_ten() {
+    let (app, sim) = spawn().await;
+    let exam = app.exam("BILL27").capacity(10).create().await;
+    let lost = registered(&app, exam, "赵六", 2).await;
+    sim.set_faults(Faults {
+        drop_notifies: true,
+        ..Faults::default()
+    });
+    sim.pay(&lost.out_trade_no).expect("paid at WeChat");
+    let date = today();
+    let (_, tomorrow, _) = day_range(&date).unwrap();
+    let payments = &app.state.payments;
+    examdesk::jobs::daily_bill(payments, tomorrow + 9 * 3600).await;
+    assert_eq!(sim.stats().downloadbill, 0, "09:00 the next day: too early");
+    examdesk::jobs::daily_bill(payments, tomorrow + 10 * 3600).await;
+    assert_eq!(sim.stats().downloadbill, 1);
+    assert_eq!(status_of(&app, lost.id).await, "paid");
+    let day = bill_checks::get(&app.state.db, &date).await.unwrap().expect("done");
+    assert_eq!(day.state.as_str(), "agreed");
+    examdesk::jobs::daily_bill(payments, tomorrow + 11 * 3600).await;
+    assert_eq!(sim.stats().downloadbill, 1, "a day is reconciled once");
+}
