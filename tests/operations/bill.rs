@@ -159,8 +159,69 @@ async fn the_job_reconciles_yesterday_once_after_ten() {
     examdesk::jobs::daily_bill(payments, tomorrow + 10 * 3600).await;
     assert_eq!(sim.stats().downloadbill, 1);
     assert_eq!(status_of(&app, lost.id).await, "paid");
-    let day = bill_checks::get(&app.state.db, &date).await.unwrap().expect("done");
+    let day = bill_checks::get(&app.state.db, &date)
+        .await
+        .unwrap()
+        .expect("done");
     assert_eq!(day.state.as_str(), "agreed");
     examdesk::jobs::daily_bill(payments, tomorrow + 11 * 3600).await;
     assert_eq!(sim.stats().downloadbill, 1, "a day is reconciled once");
+}
+
+#[tokio::test]
+async fn finance_reads_and_reruns_the_reconciliation_page() {
+    use crate::common::staff::{field, get_text, staff};
+    use examdesk::db::admins::Role;
+    let (app, sim) = spawn().await;
+    let exam = app.exam("BILL28").capacity(10).create().await;
+    let lost = registered(&app, exam, "钱七", 3).await;
+    sim.set_faults(Faults {
+        drop_notifies: true,
+        ..Faults::default()
+    });
+    sim.pay(&lost.out_trade_no).expect("paid at WeChat");
+    let finance = staff(&app, Role::Finance).await;
+    let (status, page) = get_text(&finance, app.at("/admin/reconciliation")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("还没有对账记录"));
+    let date = today();
+    let res = finance
+        .post(app.at("/admin/reconciliation/run"))
+        .form(&[
+            ("csrf", field(&page, "csrf").as_str()),
+            ("date", date.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let day = res.text().await.unwrap();
+    assert!(
+        day.contains("一致") && day.contains("已查询并补记"),
+        "{day}"
+    );
+    assert!(day.contains(&format!("/admin/registrations/{}", lost.id)));
+    assert_eq!(status_of(&app, lost.id).await, "paid");
+    let csv = finance
+        .get(app.at(&format!("/admin/reconciliation.csv?date={date}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains(&lost.out_trade_no), "{csv}");
+    let res = finance
+        .post(app.at("/admin/reconciliation/run"))
+        .form(&[
+            ("csrf", field(&page, "csrf").as_str()),
+            ("date", "yesterday"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let viewer = staff(&app, Role::Viewer).await;
+    let (status, _) = get_text(&viewer, app.at("/admin/reconciliation")).await;
+    assert_eq!(status, 403, "viewers do not see the books");
 }
