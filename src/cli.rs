@@ -51,6 +51,13 @@ pub enum Command {
         #[command(subcommand)]
         action: ExamCommand,
     },
+    /// Compare one day's WeChat bill with the payments and refunds recorded here; exit 0 when
+    /// both agree, 1 when there are differences, 2 when the bill could not be had.
+    Reconcile {
+        /// The day, in Beijing time.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,9 +110,64 @@ async fn connect_and_migrate(settings: &Settings) -> Result<Db, String> {
     Ok(db)
 }
 
-pub async fn run(cli: Cli) -> Result<(), String> {
+/// Runs the command; the exit status it ends with.
+pub async fn run(cli: Cli) -> Result<std::process::ExitCode, String> {
     let settings = load_settings(&cli)?;
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
+        Command::Reconcile { date } => reconcile(settings, &date).await,
+        other => run_command(settings, other)
+            .await
+            .map(|()| std::process::ExitCode::SUCCESS),
+    }
+}
+
+async fn reconcile(settings: Settings, date: &str) -> Result<std::process::ExitCode, String> {
+    use crate::domain::states::BillCheckState;
+    if settings.wechat.is_none() {
+        return Err("reconcile needs the WeChat settings (WECHAT_MCH_ID and the others)".into());
+    }
+    let state = crate::app::prepare(settings, false).await?;
+    let report = crate::payments::daily_bill::reconcile_day(&state.payments, date, true)
+        .await
+        .map_err(|e| e.to_string())?;
+    let t = &report.totals;
+    let yuan = wechat_pay_v2::bill::yuan;
+    println!("{} {}", report.date, report.state);
+    println!(
+        "ours:   {} lines, paid {}, refunded {}",
+        t.our_count,
+        yuan(t.our_paid_fen),
+        yuan(t.our_refund_fen)
+    );
+    println!(
+        "WeChat: {} lines, paid {}, refunded {}, charges {}",
+        t.bill_count,
+        yuan(t.bill_paid_fen),
+        yuan(t.bill_refund_fen),
+        wechat_pay_v2::bill::yuan_charge(t.bill_charge_milli_fen)
+    );
+    for f in &report.findings {
+        println!(
+            "{} {} {} ours={} wechat={} {}",
+            f.kind,
+            f.out_trade_no,
+            f.out_refund_no,
+            f.ours_fen.map(yuan).unwrap_or_default(),
+            f.bill_fen.map(yuan).unwrap_or_default(),
+            f.detail
+        );
+    }
+    state.db.close().await;
+    Ok(match report.state {
+        BillCheckState::Agreed | BillCheckState::NoBill => std::process::ExitCode::SUCCESS,
+        BillCheckState::Differences | BillCheckState::Running => std::process::ExitCode::from(1),
+        BillCheckState::Failed => std::process::ExitCode::from(2),
+    })
+}
+
+async fn run_command(settings: Settings, command: Command) -> Result<(), String> {
+    match command {
+        Command::Reconcile { .. } => Err("reconcile is run by itself".into()),
         Command::Serve { demo } => crate::serve::serve(settings, demo).await,
         Command::Simulator { bind } => crate::serve::run_simulator(settings, bind).await,
         Command::Migrate => {

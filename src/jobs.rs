@@ -41,8 +41,44 @@ pub fn spawn(payments: Payments, interval: Duration) -> tokio::task::JoinHandle<
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "jobs failed; will try again"),
             }
+            daily_bill(&payments, crate::util::now()).await;
         }
     })
+}
+
+/// After 10:00 Beijing time, yesterday's bill is compared once (a day not yet done, or whose
+/// bill was not there yet, is tried again on later ticks; the claim keeps instances apart).
+pub async fn daily_bill(payments: &Payments, at: i64) {
+    use crate::db::bill_checks;
+    use crate::domain::states::BillCheckState;
+    if payments.wechat.is_none() {
+        return;
+    }
+    let (day, ready) = crate::payments::daily_bill::yesterday(at);
+    if !ready {
+        return;
+    }
+    match bill_checks::get(&payments.db, &day).await {
+        Ok(Some(done))
+            if !matches!(done.state, BillCheckState::NoBill | BillCheckState::Failed) =>
+        {
+            return;
+        }
+        // Ask again at most every half hour when the bill was missing.
+        Ok(Some(done)) if done.finished_at.is_some_and(|t| at - t < 30 * 60) => return,
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "daily bill state unreadable; will try again");
+            return;
+        }
+    }
+    match crate::payments::daily_bill::reconcile_day(payments, &day, false).await {
+        Ok(report) => {
+            tracing::info!(day, state = %report.state, findings = report.findings.len(), "daily bill job")
+        }
+        Err(crate::payments::daily_bill::BillCheckError::Busy(_)) => {}
+        Err(e) => tracing::warn!(day, error = %e, "daily bill job failed; will try again"),
+    }
 }
 
 /// One pass of every job as if the time were `at` (tests pass a later time instead of waiting).

@@ -12,7 +12,7 @@ async fn main() -> std::process::ExitCode {
         .init();
     let cli = examdesk::cli::Cli::parse();
     match examdesk::cli::run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
             std::process::ExitCode::FAILURE

@@ -36,6 +36,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0004_exam_office.sql"),
         postgres: include_str!("../../migrations/postgres/0004_exam_office.sql"),
     },
+    Migration {
+        version: 5,
+        name: "bill_checks",
+        sqlite: include_str!("../../migrations/sqlite/0005_bill_checks.sql"),
+        postgres: include_str!("../../migrations/postgres/0005_bill_checks.sql"),
+    },
 ];
 
 /// Applies what is missing; returns how many migrations ran. Safe when several instances start at

@@ -9,6 +9,7 @@ pub mod admin_queries;
 pub mod admin_sessions;
 pub mod admins;
 pub mod audit;
+pub mod bill_checks;
 pub mod candidates;
 pub mod checkins;
 pub mod exam_edits;

@@ -15,8 +15,8 @@ use sqlx::{Any, Database, Decode, Encode, Row, Type};
 use wechat_pay_v2::SignType;
 
 use crate::domain::states::{
-    BatchKind, BatchStatus, CallbackKind, CallbackOutcome, CheckinRefusal, ExamReview, ExamStatus,
-    Flags, OrderStatus, RefundStatus, RegistrationStatus,
+    BatchKind, BatchStatus, BillCheckState, BillDifference, CallbackKind, CallbackOutcome,
+    CheckinRefusal, ExamReview, ExamStatus, Flags, OrderStatus, RefundStatus, RegistrationStatus,
 };
 
 macro_rules! stored_as_text {
@@ -59,6 +59,8 @@ stored_as_text!(
     CallbackOutcome,
     CheckinRefusal,
     ExamReview,
+    BillCheckState,
+    BillDifference,
 );
 
 fn column_error(
@@ -422,6 +424,8 @@ mod tests {
         "ticket_batches",
         "wechat_callbacks",
         "checkin_refusals",
+        "bill_checks",
+        "bill_differences",
     ];
 
     fn check_literal(table: &str, column: &str, literal: &str) -> Result<(), String> {
@@ -439,6 +443,12 @@ mod tests {
             }
             ("ticket_batches", "kind") => literal.parse::<BatchKind>().map(drop).map_err(unknown),
             ("exams", "review") => literal.parse::<ExamReview>().map(drop).map_err(unknown),
+            ("bill_checks", "state") => {
+                literal.parse::<BillCheckState>().map(drop).map_err(unknown)
+            }
+            ("bill_differences", "kind") => {
+                literal.parse::<BillDifference>().map(drop).map_err(unknown)
+            }
             ("checkin_refusals", "reason") => {
                 literal.parse::<CheckinRefusal>().map(drop).map_err(unknown)
             }

@@ -179,6 +179,41 @@ stored_enum! {
 }
 
 stored_enum! {
+    /// A day's reconciliation against WeChat's bill.
+    BillCheckState in "bill_checks.state" {
+        /// Claimed by an instance that is comparing now.
+        Running = "running",
+        /// Both sides agree (payments found only at WeChat were recorded and are listed).
+        Agreed = "agreed",
+        /// Differences for finance to look at; nothing was changed for them.
+        Differences = "differences",
+        /// WeChat has no bill for the day (nothing happened, or it is not made yet).
+        NoBill = "no_bill",
+        /// The bill could not be had or read.
+        Failed = "failed",
+    }
+}
+
+stored_enum! {
+    /// One thing a reconciliation found.
+    BillDifference in "bill_differences.kind" {
+        /// Paid at WeChat, unknown here as paid: queried and recorded, as a late notify would be.
+        RecordedLate = "recorded_late",
+        /// In the bill, but no such order here.
+        UnknownHere = "unknown_here",
+        /// Paid here, missing from the bill.
+        MissingInBill = "missing_in_bill",
+        AmountDiffers = "amount_differs",
+        TransactionDiffers = "transaction_differs",
+        RefundMissingInBill = "refund_missing_in_bill",
+        RefundUnknownHere = "refund_unknown_here",
+        RefundAmountDiffers = "refund_amount_differs",
+        /// The bill's summary row does not match our totals.
+        TotalsDiffer = "totals_differ",
+    }
+}
+
+stored_enum! {
     /// A bulk print of tickets.
     BatchStatus in "ticket_batches.status" {
         Running = "running",
@@ -454,6 +489,8 @@ mod tests {
         round_trips(ExamReview::ALL);
         round_trips(BatchKind::ALL);
         round_trips(CheckinRefusal::ALL);
+        round_trips(BillCheckState::ALL);
+        round_trips(BillDifference::ALL);
         assert_eq!(RegistrationStatus::ALL.len(), 8);
         assert_eq!(OrderStatus::ALL.len(), 4);
         assert_eq!(RefundStatus::ALL.len(), 5);

@@ -2,6 +2,7 @@
 //! once, and reconciling orders whose notify never came.
 
 pub mod checkout;
+pub mod daily_bill;
 mod error;
 pub mod notify;
 pub mod reconcile;

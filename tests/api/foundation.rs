@@ -28,7 +28,7 @@ async fn migrations_create_every_table_once() {
     let db = Db::connect(&test_db.url).await.unwrap();
     assert_eq!(
         db::migrate(&db).await.unwrap(),
-        4,
+        5,
         "every migration applies to a new database"
     );
     assert_eq!(
@@ -53,6 +53,8 @@ async fn migrations_create_every_table_once() {
         "ticket_batches",
         "checkins",
         "checkin_refusals",
+        "bill_checks",
+        "bill_differences",
     ] {
         let n: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) AS n FROM {table}"
@@ -124,7 +126,11 @@ async fn the_exam_office_migration_keeps_what_was_there() {
             .await
             .unwrap_or_else(|e| panic!("{statement}: {e}"));
     }
-    assert_eq!(db::migrate(&db).await.unwrap(), 1, "only 0004 is new");
+    assert_eq!(
+        db::migrate(&db).await.unwrap(),
+        2,
+        "only 0004 and 0005 are new"
+    );
     for (table, n) in [
         ("registrations", 1),
         ("photos", 1),

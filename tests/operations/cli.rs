@@ -6,7 +6,12 @@ use std::process::{Command, Output, Stdio};
 
 use crate::common::{TestDb, wait_until};
 
-fn examdesk(db: &TestDb, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+pub(crate) fn examdesk(
+    db: &TestDb,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_examdesk"));
     cmd.args(args)
         .current_dir(db.dir.path())

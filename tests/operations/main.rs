@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod bill;
 mod cli;
 mod faults;
 mod instances;

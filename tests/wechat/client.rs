@@ -584,3 +584,111 @@ nxhzXg3b0z68Zo+UMhdnXn8wQMShRANCAATBd/pcwyysoX4FzWJSZ+V6ltdn0PDk
 id5KTokif8Lxoa7aOOdIYQJ+jviRhHl/ieAknYeuk73uFeeeQyUvBI/6
 -----END PRIVATE KEY-----
 ";
+
+/// Today in Beijing time as `yyyyMMdd`, the day the simulator books what happens now.
+fn today() -> String {
+    wechat_pay_v2::clock::format_compact(wechat_pay_v2::clock::china_now())[..8].to_owned()
+}
+
+#[tokio::test]
+async fn download_bill_lists_the_days_payments_and_refunds_in_every_type() {
+    use wechat_pay_v2::bill::BillType;
+    let (sim, config) = start().await;
+    let pay = client(&config);
+    let day = today();
+    assert!(
+        pay.download_bill(&day, BillType::All, false)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none(),
+        "a day with nothing: No Bill Exist"
+    );
+    for (no, fee) in [("BILL0001", 5000), ("BILL0002", 8000), ("BILL0003", 1)] {
+        pay.unified_order(&jsapi(no, fee, NOWHERE))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let tx1 = sim.pay("BILL0001").unwrap_or_default();
+    sim.pay("BILL0002").unwrap_or_default();
+    pay.refund(&RefundRequest {
+        out_trade_no: "BILL0002".into(),
+        out_refund_no: "RBILL0002".into(),
+        total_fee: 8000,
+        refund_fee: 2050,
+        refund_desc: None,
+        notify_url: None,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    wait_until("the refund succeeds", async || {
+        pay.refund_query("RBILL0002")
+            .await
+            .ok()
+            .filter(|s| s.refund_status == RefundState::Success)
+    })
+    .await;
+
+    for gzip in [false, true] {
+        let all = pay
+            .download_bill(&day, BillType::All, gzip)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .expect("a bill");
+        assert_eq!(
+            all.records.len(),
+            3,
+            "two payments and a refund; the unpaid order is not in it"
+        );
+        let first = all
+            .records
+            .iter()
+            .find(|r| r.out_trade_no == "BILL0001" && r.trade_state == "SUCCESS")
+            .expect("payment line");
+        assert_eq!(first.transaction_id, tx1);
+        assert_eq!(first.total_fen, 5000);
+        assert_eq!(
+            first.charge_milli_fen, 30_000,
+            "0.6 % of ¥50.00 is ¥0.30000"
+        );
+        let refund = all
+            .records
+            .iter()
+            .find(|r| r.trade_state == "REFUND")
+            .expect("refund line");
+        assert_eq!(
+            (refund.out_refund_no.as_str(), refund.refund_fen),
+            ("RBILL0002", 2050)
+        );
+        assert_eq!(all.summary.count, 3);
+        assert_eq!(all.summary.settlement_total_fen, 13_000);
+        assert_eq!(all.summary.refund_total_fen, 2050);
+    }
+    let success = pay
+        .download_bill(&day, BillType::Success, false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("a bill");
+    assert_eq!(success.records.len(), 2);
+    let refunds = pay
+        .download_bill(&day, BillType::Refund, true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .expect("a bill");
+    assert_eq!(refunds.records.len(), 1);
+    assert_eq!(refunds.records[0].refund_success_time.len(), 19);
+    assert!(
+        pay.download_bill("20000101", BillType::All, false)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_none()
+    );
+    assert!(matches!(
+        pay.download_bill("2026-12-01", BillType::All, false).await,
+        Err(PayError::InvalidRequest(_))
+    ));
+    assert_eq!(
+        sim.stats().downloadbill,
+        6,
+        "a malformed date never leaves the client"
+    );
+}

@@ -37,6 +37,7 @@ pub struct Stats {
     pub closeorder: u64,
     pub refund: u64,
     pub refundquery: u64,
+    pub downloadbill: u64,
     pub jscode2session: u64,
     /// Payments made through `POST /pay/{id}` or `Simulator::pay`.
     pub payments: u64,
@@ -58,6 +59,7 @@ pub(crate) enum Api {
     CloseOrder,
     Refund,
     RefundQuery,
+    DownloadBill,
     JsCode2Session,
 }
 
@@ -69,6 +71,7 @@ impl Stats {
             Api::CloseOrder => &mut self.closeorder,
             Api::Refund => &mut self.refund,
             Api::RefundQuery => &mut self.refundquery,
+            Api::DownloadBill => &mut self.downloadbill,
             Api::JsCode2Session => &mut self.jscode2session,
         };
         *counter += 1;

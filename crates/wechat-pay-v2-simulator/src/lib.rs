@@ -183,6 +183,7 @@ impl Simulator {
             .route("/pay/closeorder", post(wire::close_order))
             .route("/secapi/pay/refund", post(wire::refund))
             .route("/pay/refundquery", post(wire::refund_query))
+            .route("/pay/downloadbill", post(wire::download_bill))
             .route("/sns/jscode2session", get(login::jscode2session))
             .route(
                 "/pay/{prepay_id}",

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use rand::RngExt;
 
 use wechat_pay_v2::SignType;
+use wechat_pay_v2::bill::{Bill, BillRecord, BillSummary, BillType};
 use wechat_pay_v2::clock::{china_now, format_compact, format_dashed};
 use wechat_pay_v2::parse_fen;
 use wechat_pay_v2::pay::{RefundState, TradeState};
@@ -125,7 +126,103 @@ fn need_fen(p: &Fields, key: &str) -> Result<i64, Refusal> {
     }
 }
 
+/// WeChat's usual rate for mini-program payments: 0.6 %, i.e. 6 thousandths of a fen per fen.
+const CHARGE_MILLI_FEN_PER_FEN: i64 = 6;
+
+fn dashed(compact: &str) -> String {
+    if compact.len() != 14 {
+        return compact.to_owned();
+    }
+    format!(
+        "{}-{}-{} {}:{}:{}",
+        &compact[0..4],
+        &compact[4..6],
+        &compact[6..8],
+        &compact[8..10],
+        &compact[10..12],
+        &compact[12..14]
+    )
+}
+
 impl Books {
+    /// The bill of one day (`yyyyMMdd`, Beijing time): payments by their `time_end`, refunds by
+    /// their success time. `None` for a day with nothing, as WeChat answers `No Bill Exist`.
+    pub fn bill(&self, date: &str, bill_type: BillType, appid: &str, mch_id: &str) -> Option<Bill> {
+        let mut orders: Vec<&Order> = self.orders.values().collect();
+        orders.sort_by(|a, b| {
+            a.time_end
+                .cmp(&b.time_end)
+                .then(a.out_trade_no.cmp(&b.out_trade_no))
+        });
+        let mut records = Vec::new();
+        for order in orders {
+            let base = BillRecord {
+                appid: appid.to_owned(),
+                mch_id: mch_id.to_owned(),
+                sub_mch_id: "0".into(),
+                transaction_id: order.transaction_id.clone().unwrap_or_default(),
+                out_trade_no: order.out_trade_no.clone(),
+                openid: order.payer_openid(),
+                trade_type: order.trade_type.clone(),
+                bank_type: "CMC".into(),
+                fee_type: "CNY".into(),
+                body: order.body.clone(),
+                attach: order.attach.clone().unwrap_or_default(),
+                rate: "0.60%".into(),
+                ..BillRecord::default()
+            };
+            let paid_that_day = order
+                .time_end
+                .as_deref()
+                .is_some_and(|t| t.starts_with(date));
+            if paid_that_day && bill_type != BillType::Refund {
+                records.push(BillRecord {
+                    trade_time: dashed(order.time_end.as_deref().unwrap_or_default()),
+                    trade_state: "SUCCESS".into(),
+                    settlement_total_fen: order.total_fee,
+                    total_fen: order.total_fee,
+                    charge_milli_fen: order.total_fee * CHARGE_MILLI_FEN_PER_FEN,
+                    ..base.clone()
+                });
+            }
+            if bill_type == BillType::Success {
+                continue;
+            }
+            for refund in &order.refunds {
+                let Some(done) = refund.success_time.as_deref() else {
+                    continue;
+                };
+                if refund.state != RefundState::Success
+                    || done.replace('-', "").get(..8) != Some(date)
+                {
+                    continue;
+                }
+                records.push(BillRecord {
+                    trade_time: dashed(order.time_end.as_deref().unwrap_or_default()),
+                    trade_state: "REFUND".into(),
+                    refund_apply_time: done.to_owned(),
+                    refund_success_time: done.to_owned(),
+                    refund_id: refund.refund_id.clone(),
+                    out_refund_no: refund.out_refund_no.clone(),
+                    refund_fen: refund.refund_fee,
+                    refund_applied_fen: refund.refund_fee,
+                    refund_type: "ORIGINAL".into(),
+                    refund_status: "SUCCESS".into(),
+                    charge_milli_fen: -refund.refund_fee * CHARGE_MILLI_FEN_PER_FEN,
+                    ..base.clone()
+                });
+            }
+        }
+        if records.is_empty() {
+            return None;
+        }
+        Some(Bill {
+            bill_type,
+            summary: BillSummary::of(&records),
+            records,
+        })
+    }
+
     pub fn has_refund(&self, out_refund_no: &str) -> bool {
         self.by_refund.contains_key(out_refund_no)
     }

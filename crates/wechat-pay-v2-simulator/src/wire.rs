@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use super::faults::{Api, FailWith};
 use super::state::{Books, Fields, Refusal};
 use super::{Simulator, lock, notifier};
+use wechat_pay_v2::bill::BillType;
 use wechat_pay_v2::{SignType, nonce_str, sign, xml};
 
 pub(super) async fn unified_order(State(sim): State<Simulator>, body: Bytes) -> Response {
@@ -58,6 +59,52 @@ pub(super) async fn refund_query(State(sim): State<Simulator>, body: Bytes) -> R
     .await
 }
 
+/// The day's bill from the books, as text (gzip on `tar_type=GZIP`), or WeChat's error XML.
+pub(super) async fn download_bill(State(sim): State<Simulator>, body: Bytes) -> Response {
+    let (request, _sign_type, failure) = match admit(&sim, Api::DownloadBill, &body).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
+    };
+    if failure == Some(FailWith::SystemError) {
+        return fail("系统超时");
+    }
+    let date = request.get("bill_date").cloned().unwrap_or_default();
+    if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
+        return fail("invalid bill_date");
+    }
+    let bill_type = match request.get("bill_type").map(String::as_str) {
+        None | Some("") => BillType::All,
+        Some(raw) => match raw.parse::<BillType>() {
+            Ok(t) => t,
+            Err(_) => return fail("invalid bill_type"),
+        },
+    };
+    let gzip = match request.get("tar_type").map(String::as_str) {
+        None | Some("") => false,
+        Some("GZIP") => true,
+        Some(_) => return fail("invalid tar_type"),
+    };
+    let config = &sim.inner.config;
+    let Some(bill) = lock(&sim.inner.books).bill(&date, bill_type, &config.appid, &config.mch_id)
+    else {
+        return fail("No Bill Exist");
+    };
+    let text = bill.to_text();
+    if gzip {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let packed = encoder
+            .write_all(text.as_bytes())
+            .and_then(|()| encoder.finish());
+        match packed {
+            Ok(bytes) => ([(header::CONTENT_TYPE, "application/x-gzip")], bytes).into_response(),
+            Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        }
+    } else {
+        ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+    }
+}
+
 /// Runs one call through faults, the common checks and `business`.
 async fn handle(
     sim: &Simulator,
@@ -65,6 +112,28 @@ async fn handle(
     body: &[u8],
     business: impl FnOnce(&mut Books, &Fields, SignType) -> Result<Fields, Refusal>,
 ) -> Response {
+    let (request, sign_type, failure) = match admit(sim, api, body).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return refused,
+    };
+    let result = if failure == Some(FailWith::SystemError) {
+        Err(Refusal {
+            code: "SYSTEMERROR",
+            desc: "系统超时".into(),
+        })
+    } else {
+        business(&mut lock(&sim.inner.books), &request, sign_type)
+    };
+    answer(sim, sign_type, result)
+}
+
+/// Faults, then the checks every call passes: XML, sign type, appid, mch_id, nonce, signature.
+/// The request and the failure to inject into its business answer, or the refusal.
+async fn admit(
+    sim: &Simulator,
+    api: Api,
+    body: &[u8],
+) -> Result<(Fields, SignType, Option<FailWith>), Response> {
     let inner = &sim.inner;
     lock(&inner.stats).count(api);
     let (delay, failure) = {
@@ -78,46 +147,33 @@ async fn handle(
         lock(&inner.stats).injected_failures += 1;
     }
     if failure == Some(FailWith::Http500) {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
     }
 
-    let request = match xml::parse(body) {
-        Ok(r) => r,
-        Err(_) => return fail("XML格式错误"),
-    };
+    let request = xml::parse(body).map_err(|_| fail("XML格式错误"))?;
     let sign_type = match request.get("sign_type").map(String::as_str) {
         None | Some("") => SignType::Md5,
-        Some(raw) => match raw.parse::<SignType>() {
-            Ok(t) => t,
-            Err(_) => return fail("sign_type参数错误"),
-        },
+        Some(raw) => raw
+            .parse::<SignType>()
+            .map_err(|_| fail("sign_type参数错误"))?,
     };
     let config = &inner.config;
     if request.get("appid") != Some(&config.appid) {
-        return fail("appid参数错误");
+        return Err(fail("appid参数错误"));
     }
     if request.get("mch_id") != Some(&config.mch_id) {
-        return fail("商户号mch_id与appid不匹配");
+        return Err(fail("商户号mch_id与appid不匹配"));
     }
     if !request
         .get("nonce_str")
         .is_some_and(|n| !n.is_empty() && n.len() <= 32)
     {
-        return fail("nonce_str参数错误");
+        return Err(fail("nonce_str参数错误"));
     }
     if !sign::verify(&request, config.api_key.expose(), Some(sign_type)) {
-        return fail("签名错误");
+        return Err(fail("签名错误"));
     }
-
-    let result = if failure == Some(FailWith::SystemError) {
-        Err(Refusal {
-            code: "SYSTEMERROR",
-            desc: "系统超时".into(),
-        })
-    } else {
-        business(&mut lock(&inner.books), &request, sign_type)
-    };
-    answer(sim, sign_type, result)
+    Ok((request, sign_type, failure))
 }
 
 /// `return_code` FAIL: the request was not taken; unsigned, as WeChat sends it.

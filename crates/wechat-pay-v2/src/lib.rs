@@ -3,6 +3,7 @@
 //!
 #![doc = include_str!("../README.md")]
 
+pub mod bill;
 pub mod clock;
 mod config;
 pub mod crypto;

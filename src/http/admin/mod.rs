@@ -3,6 +3,7 @@
 
 mod audit;
 pub mod auth;
+mod bills;
 mod chart;
 pub mod csv;
 mod dashboard;
@@ -75,6 +76,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/exams/{id}/attendance", get(door::attendance))
         .route("/admin/exams/{id}/attendance.csv", get(door::export))
         .route("/admin/audit", get(audit::list))
+        .route("/admin/reconciliation", get(bills::list))
+        .route("/admin/reconciliation/run", post(bills::run))
+        .route("/admin/reconciliation.csv", get(bills::export))
         .route("/admin/{*rest}", get(not_found))
         .route_layer(axum::middleware::from_fn_with_state(state, auth::guard));
     Router::new()

@@ -23,12 +23,14 @@ pub enum Perm {
     Audit,
     /// Approve or reject candidates' qualifications.
     Review,
+    /// See and re-run the daily reconciliation against WeChat's bill.
+    Reconcile,
 }
 
 pub fn allowed(role: Role, perm: Perm) -> bool {
     match role {
         Role::Admin => true,
-        Role::Finance => matches!(perm, Perm::Refund | Perm::Export),
+        Role::Finance => matches!(perm, Perm::Refund | Perm::Export | Perm::Reconcile),
         Role::Viewer => false,
     }
 }
@@ -59,6 +61,7 @@ impl Staff {
             can_edit: self.can(Perm::EditExams),
             can_refund: self.can(Perm::Refund),
             can_audit: self.can(Perm::Audit),
+            can_reconcile: self.can(Perm::Reconcile),
         }
     }
 }
@@ -89,6 +92,7 @@ pub struct Nav {
     pub can_edit: bool,
     pub can_refund: bool,
     pub can_audit: bool,
+    pub can_reconcile: bool,
 }
 
 pub fn role_label(role: Role) -> &'static str {

@@ -1,3 +1,4 @@
+use crate::bill::{Bill, BillError, BillType};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -224,15 +225,43 @@ impl PayClient {
         })
     }
 
-    /// Signs and sends one request and checks the answer; repeats the very same
-    /// bytes (same nonce, same signature) on a transient error if `repeat` allows.
-    async fn call(
+    /// The day's bill (`bill_date` as `yyyyMMdd`, Beijing time), read into typed records;
+    /// `None` when WeChat has no bill for that day (nothing happened, or not yet generated — it
+    /// makes the previous day's bill from 09:00). With `gzip` the bill travels compressed.
+    pub async fn download_bill(
         &self,
-        path: &str,
-        mut params: BTreeMap<String, String>,
-        with_cert: bool,
-        repeat: Repeat,
-    ) -> Result<BTreeMap<String, String>, PayError> {
+        bill_date: &str,
+        bill_type: BillType,
+        gzip: bool,
+    ) -> Result<Option<Bill>, PayError> {
+        if bill_date.len() != 8 || !bill_date.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(PayError::InvalidRequest(format!(
+                "bill_date must be yyyyMMdd, got {bill_date:?}"
+            )));
+        }
+        let mut params = BTreeMap::from([
+            ("bill_date".to_owned(), bill_date.to_owned()),
+            ("bill_type".to_owned(), bill_type.as_str().to_owned()),
+        ]);
+        if gzip {
+            params.insert("tar_type".into(), "GZIP".into());
+        }
+        let body = self.signed_body(params);
+        let url = self.url("/pay/downloadbill");
+        let bytes = self
+            .retrying("/pay/downloadbill", Repeat::Safe, || {
+                self.fetch(&self.http, &url, body.clone())
+            })
+            .await?;
+        read_bill(&bytes, bill_type, gzip)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.config.pay_base_url.trim_end_matches('/'), path)
+    }
+
+    /// The request's XML with appid, mch_id, a fresh nonce and the signature added.
+    fn signed_body(&self, mut params: BTreeMap<String, String>) -> String {
         params.insert("appid".into(), self.config.appid.clone());
         params.insert("mch_id".into(), self.config.mch_id.clone());
         params.insert("nonce_str".into(), nonce_str());
@@ -241,14 +270,42 @@ impl PayClient {
         }
         let signature = sign::sign(&params, self.config.api_key.expose(), self.config.sign_type);
         params.insert("sign".into(), signature);
-        let body = xml::to_xml(&params);
-        let url = format!("{}{}", self.config.pay_base_url.trim_end_matches('/'), path);
+        xml::to_xml(&params)
+    }
+
+    /// Signs and sends one request and checks the answer; repeats the very same
+    /// bytes (same nonce, same signature) on a transient error if `repeat` allows.
+    async fn call(
+        &self,
+        path: &str,
+        params: BTreeMap<String, String>,
+        with_cert: bool,
+        repeat: Repeat,
+    ) -> Result<BTreeMap<String, String>, PayError> {
+        let body = self.signed_body(params);
+        let url = self.url(path);
         let http = if with_cert {
             &self.cert_http
         } else {
             &self.http
         };
+        let bytes = self
+            .retrying(path, repeat, || self.fetch(http, &url, body.clone()))
+            .await?;
+        check_answer(&self.config, &bytes)
+    }
 
+    /// Runs `send` once, or again after a transient error while `repeat` allows, backing off.
+    async fn retrying<F, Fut>(
+        &self,
+        path: &str,
+        repeat: Repeat,
+        send: F,
+    ) -> Result<Vec<u8>, PayError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<u8>, PayError>>,
+    {
         let attempts = match repeat {
             Repeat::Safe => self.retry.attempts.max(1),
             Repeat::Never => 1,
@@ -256,8 +313,7 @@ impl PayClient {
         let mut wait = self.retry.backoff;
         let mut attempt = 1;
         loop {
-            let result = self.send_once(http, &url, body.clone()).await;
-            match result {
+            match send().await {
                 Err(e) if e.is_retryable() && attempt < attempts => {
                     tracing::warn!(path, attempt, error = %e, "WeChat Pay call failed; trying again");
                     tokio::time::sleep(wait).await;
@@ -269,12 +325,12 @@ impl PayClient {
         }
     }
 
-    async fn send_once(
+    async fn fetch(
         &self,
         http: &reqwest::Client,
         url: &str,
         body: String,
-    ) -> Result<BTreeMap<String, String>, PayError> {
+    ) -> Result<Vec<u8>, PayError> {
         let response = http
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
@@ -287,8 +343,40 @@ impl PayClient {
             return Err(PayError::Http(status.as_u16()));
         }
         let bytes = response.bytes().await.map_err(PayError::Transport)?;
-        check_answer(&self.config, &bytes)
+        Ok(bytes.to_vec())
     }
+}
+
+/// A bill larger than this, unpacked, is not one an exam office's merchant makes in a day.
+const MAX_BILL_BYTES: u64 = 256 * 1024 * 1024;
+
+/// A bill answer is text (or gzip) on success and unsigned error XML otherwise.
+fn read_bill(bytes: &[u8], bill_type: BillType, gzip: bool) -> Result<Option<Bill>, PayError> {
+    if bytes.trim_ascii_start().starts_with(b"<xml") {
+        let answer = xml::parse(bytes)?;
+        let message = optional(&answer, "return_msg").unwrap_or_else(|| "no return_msg".into());
+        if message.contains("No Bill Exist") {
+            return Ok(None);
+        }
+        return Err(PayError::Communication(message));
+    }
+    let text = if gzip {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .take(MAX_BILL_BYTES + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| PayError::Bill(BillError::Gzip(e.to_string())))?;
+        if out.len() as u64 > MAX_BILL_BYTES {
+            return Err(PayError::Bill(BillError::TooLarge));
+        }
+        out
+    } else {
+        bytes.to_vec()
+    };
+    Bill::parse(bill_type, &text)
+        .map(Some)
+        .map_err(PayError::Bill)
 }
 
 /// Applies WeChat's layered answer: `return_code` (was the request taken), then

@@ -44,6 +44,8 @@ pub enum PayError {
     InvalidRequest(String),
     #[error("WeChat Pay business error {code}: {desc}")]
     Business { code: String, desc: String },
+    #[error("WeChat Pay bill: {0}")]
+    Bill(#[source] crate::bill::BillError),
     #[error("merchant certificate: {0}")]
     Certificate(String),
 }
