@@ -22,8 +22,9 @@ pub const MAX_ROOM_NAME_CHARS: usize = 40;
 /// Entry closes at most a day after the start: beyond that it is another exam day.
 pub const MAX_LATE_MINUTES: i64 = 24 * 60;
 /// Photo rules staff may publish. The pixel ceilings are the photo check's own safety limits;
-/// terms of an aspect beyond 100 mean nothing for an ID photo; a tolerance beyond 50 % is no rule.
-pub const MAX_ASPECT_TERM: u32 = 100;
+/// an aspect may be written in pixels (358:441, the ID-card size) but not beyond the pixel
+/// ceiling; a tolerance beyond 50 % is no rule.
+pub const MAX_ASPECT_TERM: u32 = MAX_HEIGHT;
 pub const MAX_ASPECT_TOLERANCE_PCT: u32 = 50;
 pub const MIN_PHOTO_BYTES: u32 = 1024;
 /// A usual classroom; larger exams get larger rooms only when 99 rooms are not enough.
@@ -434,7 +435,7 @@ mod tests {
             (|r| r.min_width = 0, ExamField::PhotoMinWidth),
             (|r| r.min_height = MAX_HEIGHT + 1, ExamField::PhotoMinHeight),
             (|r| r.aspect_width = 0, ExamField::PhotoAspect),
-            (|r| r.aspect_height = 101, ExamField::PhotoAspect),
+            (|r| r.aspect_height = MAX_HEIGHT + 1, ExamField::PhotoAspect),
             (|r| r.aspect_tolerance_pct = 51, ExamField::PhotoTolerance),
             (
                 |r| r.max_bytes = 2 * 1024 * 1024 + 1,
