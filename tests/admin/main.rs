@@ -6,5 +6,6 @@
 mod common;
 
 mod browser;
+mod exam_settings;
 mod pages;
 mod tickets;

@@ -241,7 +241,10 @@ fn parse_settings(
         match text.trim().parse::<ExamReview>() {
             Ok(review) => out.review = review,
             Err(_) => {
-                errors.push("资格审核须为“无需审核”或“人工审核”".into());
+                errors.push(format!(
+                    "资格审核须为“无需审核”或“人工审核”，收到“{}”",
+                    text.trim()
+                ));
                 unparsed.push(ExamField::Review);
             }
         }
