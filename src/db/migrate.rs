@@ -54,7 +54,7 @@ pub async fn migrate(db: &Db) -> Result<usize, DbError> {
     if db.backend == Backend::Sqlite {
         conn.execute("PRAGMA foreign_keys = OFF").await?;
     }
-    let result = apply(&mut *conn, db.backend, &mut applied).await;
+    let result = apply(&mut conn, db.backend, &mut applied).await;
     if db.backend == Backend::Sqlite {
         conn.execute("PRAGMA foreign_keys = ON").await?;
     }
