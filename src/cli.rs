@@ -243,6 +243,15 @@ fn flag_error(rule: &ExamRule) -> String {
         ExamField::Closes => "--closes",
         ExamField::Starts => "--starts",
         ExamField::Venue => "--venue",
+        ExamField::Review => "--review",
+        // The command line sets these to their defaults, which keep the rules; the admin form
+        // changes them.
+        ExamField::LateMinutes
+        | ExamField::PhotoMinWidth
+        | ExamField::PhotoMinHeight
+        | ExamField::PhotoAspect
+        | ExamField::PhotoTolerance
+        | ExamField::PhotoMaxBytes => "exam settings",
     };
     format!("{flag}: {rule}")
 }

@@ -76,6 +76,22 @@ fn fields(e: &NewExam, rooms: &[Room]) -> Vec<(&'static str, String)> {
         ("starts_at", crate::util::to_rfc3339(e.starts_at)),
         ("venue", e.venue.trim().to_string()),
         ("rooms", format!("[{}]", rooms.join(", "))),
+        ("review", e.review.to_string()),
+        ("late_minutes", e.late_minutes.to_string()),
+        ("photo_min_width", e.photo_rules.min_width.to_string()),
+        ("photo_min_height", e.photo_rules.min_height.to_string()),
+        (
+            "photo_aspect",
+            format!(
+                "{}:{}",
+                e.photo_rules.aspect_width, e.photo_rules.aspect_height
+            ),
+        ),
+        (
+            "photo_aspect_tolerance_pct",
+            e.photo_rules.aspect_tolerance_pct.to_string(),
+        ),
+        ("photo_max_bytes", e.photo_rules.max_bytes.to_string()),
     ]
 }
 

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use crate::domain::states::ExamReview;
-use examdesk_tickets::photo::PhotoRules;
+use examdesk_tickets::photo::{MAX_HEIGHT, MAX_PHOTO_BYTES, MAX_WIDTH, PhotoRules};
 
 /// Ticket numbers print the room in two digits and the seat in three.
 pub const MAX_ROOMS: i64 = examdesk_tickets::number::MAX_ROOM_NO as i64;
@@ -19,6 +19,14 @@ pub const CODE_LENGTH: std::ops::RangeInclusive<usize> =
 pub const MAX_TITLE_CHARS: usize = 100;
 pub const MAX_VENUE_CHARS: usize = 200;
 pub const MAX_ROOM_NAME_CHARS: usize = 40;
+/// Entry closes at most a day after the start: beyond that it is another exam day.
+pub const MAX_LATE_MINUTES: i64 = 24 * 60;
+/// Photo rules staff may publish. The pixel ceilings are the photo check's own safety limits;
+/// an aspect may be written in pixels (358:441, the ID-card size) but not beyond the pixel
+/// ceiling; a tolerance beyond 50 % is no rule.
+pub const MAX_ASPECT_TERM: u32 = MAX_HEIGHT;
+pub const MAX_ASPECT_TOLERANCE_PCT: u32 = 50;
+pub const MIN_PHOTO_BYTES: u32 = 1024;
 /// A usual classroom; larger exams get larger rooms only when 99 rooms are not enough.
 const ROOM_SEATS: i64 = 30;
 
@@ -34,6 +42,13 @@ pub enum ExamField {
     Starts,
     Venue,
     Rooms,
+    Review,
+    LateMinutes,
+    PhotoMinWidth,
+    PhotoMinHeight,
+    PhotoAspect,
+    PhotoTolerance,
+    PhotoMaxBytes,
 }
 
 /// A broken rule, with the value that broke it where that helps.
@@ -48,9 +63,28 @@ pub enum ExamRule {
     Venue,
     NoRooms,
     TooManyRooms(usize),
-    RoomSeats { room: String, seats: i64 },
-    RoomName { line: usize },
-    RoomsShort { seats: i64, capacity: i64 },
+    RoomSeats {
+        room: String,
+        seats: i64,
+    },
+    RoomName {
+        line: usize,
+    },
+    RoomsShort {
+        seats: i64,
+        capacity: i64,
+    },
+    LateMinutes(i64),
+    PhotoMinWidth(u32),
+    PhotoMinHeight(u32),
+    PhotoAspect {
+        width: u32,
+        height: u32,
+    },
+    PhotoTolerance(u32),
+    PhotoMaxBytes(u32),
+    /// No photo within the system's pixel limits meets the minimum size and the aspect at once.
+    PhotoUnsatisfiable(PhotoRules),
 }
 
 impl ExamRule {
@@ -68,6 +102,14 @@ impl ExamRule {
             | ExamRule::RoomSeats { .. }
             | ExamRule::RoomName { .. }
             | ExamRule::RoomsShort { .. } => ExamField::Rooms,
+            ExamRule::LateMinutes(_) => ExamField::LateMinutes,
+            ExamRule::PhotoMinWidth(_) => ExamField::PhotoMinWidth,
+            ExamRule::PhotoMinHeight(_) => ExamField::PhotoMinHeight,
+            ExamRule::PhotoAspect { .. } | ExamRule::PhotoUnsatisfiable(_) => {
+                ExamField::PhotoAspect
+            }
+            ExamRule::PhotoTolerance(_) => ExamField::PhotoTolerance,
+            ExamRule::PhotoMaxBytes(_) => ExamField::PhotoMaxBytes,
         }
     }
 }
@@ -111,6 +153,36 @@ impl fmt::Display for ExamRule {
             ExamRule::RoomsShort { seats, capacity } => {
                 write!(f, "各考场座位合计 {seats} 个，少于报名人数上限 {capacity}")
             }
+            ExamRule::LateMinutes(n) => write!(
+                f,
+                "入场截止须为考试开始后 0 到 {MAX_LATE_MINUTES} 分钟（24 小时）之内，收到 {n}"
+            ),
+            ExamRule::PhotoMinWidth(n) => {
+                write!(f, "照片最小宽度须为 1 到 {MAX_WIDTH} 像素，收到 {n}")
+            }
+            ExamRule::PhotoMinHeight(n) => {
+                write!(f, "照片最小高度须为 1 到 {MAX_HEIGHT} 像素，收到 {n}")
+            }
+            ExamRule::PhotoAspect { width, height } => write!(
+                f,
+                "照片宽高比须写成“宽:高”，两个数都是 1 到 {MAX_ASPECT_TERM} 的整数，例如 3:4，收到 {width}:{height}"
+            ),
+            ExamRule::PhotoTolerance(n) => write!(
+                f,
+                "照片宽高比允许偏差须为 0 到 {MAX_ASPECT_TOLERANCE_PCT}%，收到 {n}%"
+            ),
+            ExamRule::PhotoMaxBytes(bytes) => write!(
+                f,
+                "照片文件上限须为 {} 到 {} KB，收到 {} KB",
+                MIN_PHOTO_BYTES / 1024,
+                MAX_PHOTO_BYTES / 1024,
+                bytes.div_ceil(1024)
+            ),
+            ExamRule::PhotoUnsatisfiable(r) => write!(
+                f,
+                "照片规则无法同时满足：至少 {}×{} 像素、宽高比 {}:{} ± {}%，在系统上限 {MAX_WIDTH}×{MAX_HEIGHT} 像素内没有这样的照片",
+                r.min_width, r.min_height, r.aspect_width, r.aspect_height, r.aspect_tolerance_pct
+            ),
         }
     }
 }
@@ -183,6 +255,51 @@ pub fn check_rooms(capacity: i64, rooms: &[RoomPlan]) -> Vec<ExamRule> {
     broken
 }
 
+/// Checks an exam's photo rules: each within its bounds, and together satisfiable.
+pub fn check_photo_rules(rules: &PhotoRules) -> Vec<ExamRule> {
+    let mut broken = Vec::new();
+    if !(1..=MAX_WIDTH).contains(&rules.min_width) {
+        broken.push(ExamRule::PhotoMinWidth(rules.min_width));
+    }
+    if !(1..=MAX_HEIGHT).contains(&rules.min_height) {
+        broken.push(ExamRule::PhotoMinHeight(rules.min_height));
+    }
+    let term = 1..=MAX_ASPECT_TERM;
+    if !term.contains(&rules.aspect_width) || !term.contains(&rules.aspect_height) {
+        broken.push(ExamRule::PhotoAspect {
+            width: rules.aspect_width,
+            height: rules.aspect_height,
+        });
+    }
+    if rules.aspect_tolerance_pct > MAX_ASPECT_TOLERANCE_PCT {
+        broken.push(ExamRule::PhotoTolerance(rules.aspect_tolerance_pct));
+    }
+    if !(MIN_PHOTO_BYTES..=MAX_PHOTO_BYTES as u32).contains(&rules.max_bytes) {
+        broken.push(ExamRule::PhotoMaxBytes(rules.max_bytes));
+    }
+    if broken.is_empty() && !photo_rules_satisfiable(rules) {
+        broken.push(ExamRule::PhotoUnsatisfiable(*rules));
+    }
+    broken
+}
+
+/// Whether some upright photo within the system's limits meets every rule: for each allowed
+/// height, the width nearest the aspect (at least the minimum width) is the best candidate.
+fn photo_rules_satisfiable(rules: &PhotoRules) -> bool {
+    let (aw, ah) = (
+        u64::from(rules.aspect_width),
+        u64::from(rules.aspect_height),
+    );
+    (rules.min_height..=MAX_HEIGHT).any(|h| {
+        let ideal =
+            (u64::from(h) * aw / ah).clamp(u64::from(rules.min_width), u64::from(MAX_WIDTH));
+        [ideal, ideal + 1].into_iter().any(|w| {
+            u32::try_from(w)
+                .is_ok_and(|w| w >= rules.min_width && w <= MAX_WIDTH && rules.fits_aspect(w, h))
+        })
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct NewExam {
     pub code: String,
@@ -228,6 +345,10 @@ impl NewExam {
         if self.venue.trim().chars().count() > MAX_VENUE_CHARS {
             broken.push(ExamRule::Venue);
         }
+        if !(0..=MAX_LATE_MINUTES).contains(&self.late_minutes) {
+            broken.push(ExamRule::LateMinutes(self.late_minutes));
+        }
+        broken.extend(check_photo_rules(&self.photo_rules));
         broken
     }
 
@@ -309,6 +430,50 @@ mod tests {
             let rule = e.validate().unwrap_err();
             assert_eq!(rule.field(), field, "{rule}");
         }
+        type PhotoBreaker = fn(&mut PhotoRules);
+        let photo_cases: [(PhotoBreaker, ExamField); 8] = [
+            (|r| r.min_width = 0, ExamField::PhotoMinWidth),
+            (|r| r.min_height = MAX_HEIGHT + 1, ExamField::PhotoMinHeight),
+            (|r| r.aspect_width = 0, ExamField::PhotoAspect),
+            (|r| r.aspect_height = MAX_HEIGHT + 1, ExamField::PhotoAspect),
+            (|r| r.aspect_tolerance_pct = 51, ExamField::PhotoTolerance),
+            (
+                |r| r.max_bytes = 2 * 1024 * 1024 + 1,
+                ExamField::PhotoMaxBytes,
+            ),
+            (|r| r.max_bytes = 0, ExamField::PhotoMaxBytes),
+            // A square photo 3,200 px high would be 3,200 px wide, beyond the 2,000 px ceiling.
+            (
+                |r| {
+                    (r.aspect_width, r.aspect_height) = (1, 1);
+                    r.min_height = MAX_HEIGHT;
+                },
+                ExamField::PhotoAspect,
+            ),
+        ];
+        for (break_it, field) in photo_cases {
+            let mut e = exam();
+            break_it(&mut e.photo_rules);
+            let rule = e.validate().unwrap_err();
+            assert_eq!(rule.field(), field, "{rule}");
+        }
+        for minutes in [-1, MAX_LATE_MINUTES + 1] {
+            let mut e = exam();
+            e.late_minutes = minutes;
+            let rule = e.validate().unwrap_err();
+            assert_eq!(rule.field(), ExamField::LateMinutes);
+            assert!(rule.to_string().contains(&minutes.to_string()), "{rule}");
+        }
+        let mut edge = exam();
+        edge.late_minutes = MAX_LATE_MINUTES;
+        edge.photo_rules = PhotoRules {
+            min_width: 1500,
+            min_height: 2000,
+            aspect_tolerance_pct: 0,
+            max_bytes: MIN_PHOTO_BYTES,
+            ..PhotoRules::default()
+        };
+        assert!(edge.validate().is_ok(), "limits themselves are allowed");
         let mut same_day = exam();
         same_day.closes_at = same_day.starts_at;
         assert!(same_day.validate().is_ok(), "closes = starts is allowed");

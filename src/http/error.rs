@@ -114,6 +114,27 @@ impl From<crate::ticketing::TicketError> for AppError {
     }
 }
 
+/// A photo that breaks a rule: `422`, a `photo_…` code per rule, and the message naming the rule
+/// and the photo's measured value (docs/API.md lists the codes).
+impl From<examdesk_tickets::photo::PhotoError> for AppError {
+    fn from(err: examdesk_tickets::photo::PhotoError) -> Self {
+        use examdesk_tickets::photo::PhotoError as E;
+        let code = match &err {
+            E::TooLarge { .. } => "photo_too_large",
+            E::Empty => "photo_empty",
+            E::UnsupportedType(_) | E::TypeMismatch { .. } => "photo_type",
+            E::Undecodable(_) => "photo_undecodable",
+            E::TooManyPixels { .. } => "photo_too_many_pixels",
+            E::TooNarrow { .. } | E::TooShort { .. } => "photo_too_small",
+            E::Aspect { .. } => "photo_aspect",
+        };
+        Self {
+            code,
+            ..Self::invalid_field("photo", err.message())
+        }
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let mut error = json!({ "code": self.code, "message": self.message });

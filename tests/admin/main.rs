@@ -7,6 +7,7 @@ mod common;
 
 mod browser;
 mod door;
+mod exam_settings;
 mod pages;
 mod review;
 mod sheets;

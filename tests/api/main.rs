@@ -7,4 +7,5 @@ mod common;
 
 mod candidate_path;
 mod foundation;
+mod photos;
 mod tickets;

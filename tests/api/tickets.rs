@@ -177,14 +177,27 @@ async fn the_photo_is_checked_stored_and_printed() {
     assert_eq!(res.status(), 422);
     let err: Value = res.json().await.unwrap();
     assert_eq!(err["error"]["field"], "photo");
+    assert_eq!(err["error"]["code"], "photo_undecodable");
     let res = put(jpeg(600, 400), "image/jpeg").await.unwrap();
     assert_eq!(res.status(), 422, "a landscape photo is refused");
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"]["code"],
+        "photo_aspect"
+    );
     let res = put(vec![0u8; 2 * 1024 * 1024 + 10], "image/jpeg")
         .await
         .unwrap();
     assert_eq!(res.status(), 413);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"]["code"],
+        "photo_too_large"
+    );
     let res = put(jpeg(300, 400), "image/gif").await.unwrap();
     assert_eq!(res.status(), 422, "only JPEG or PNG");
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"]["code"],
+        "photo_type"
+    );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM photos").await,
         0,

@@ -63,6 +63,12 @@ impl<'a> ExamBuilder<'a> {
         self
     }
 
+    /// The exam's published photo rules instead of the defaults.
+    pub fn photo_rules(mut self, rules: examdesk_tickets::photo::PhotoRules) -> Self {
+        self.exam.photo_rules = rules;
+        self
+    }
+
     pub fn fee(mut self, fen: i64) -> Self {
         self.exam.fee_fen = fen;
         self

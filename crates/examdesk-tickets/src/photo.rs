@@ -1,20 +1,27 @@
-//! Checks a candidate's uploaded ID photo before it is stored and printed on the ticket.
+//! Checks a candidate's uploaded ID photo against the exam's published rules before it is stored
+//! and printed on the ticket, and turns a phone photo upright as its EXIF orientation says.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 
-use image::{ImageFormat, ImageReader, Limits};
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::PngEncoder;
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 use thiserror::Error;
 
-/// Largest upload accepted.
+/// Largest upload accepted whatever an exam says; the exam's own limit may only be lower.
 pub const MAX_PHOTO_BYTES: usize = 2 * 1024 * 1024;
-pub const MIN_WIDTH: u32 = 200;
+/// Safety limits on the upright photo, whatever an exam says: an ID photo needs far fewer pixels,
+/// and the decoder never allocates for more.
 pub const MAX_WIDTH: u32 = 2000;
-/// Height / width. A 1-inch ID photo is 295 × 413 (1.40); 358 × 441 (1.23) is the ID-card size.
-pub const MIN_ASPECT: f32 = 1.2;
-pub const MAX_ASPECT: f32 = 1.6;
+pub const MAX_HEIGHT: u32 = 3200;
 /// Decoder memory cap: a 2000 × 3200 RGBA image needs ~25 MiB; a crafted header claiming
 /// more (a decompression bomb) fails here instead of allocating it.
 const MAX_DECODE_ALLOC: u64 = 64 * 1024 * 1024;
+/// Quality of a photo re-encoded after turning it upright: the ticket prints it at about 25 mm,
+/// where 90 shows no loss.
+const JPEG_QUALITY: u8 = 90;
 
 /// An exam's published photo rules (the defaults fit common one-inch and two-inch ID photos).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -42,6 +49,21 @@ impl Default for PhotoRules {
     }
 }
 
+impl PhotoRules {
+    /// Width / height the rules ask for.
+    pub fn aspect(&self) -> f64 {
+        f64::from(self.aspect_width) / f64::from(self.aspect_height.max(1))
+    }
+
+    /// |w/h − aw/ah| ≤ tol % of aw/ah, in integers so that a photo exactly at the edge of the
+    /// tolerance is not refused by a rounding error.
+    pub fn fits_aspect(&self, width: u32, height: u32) -> bool {
+        let (w, h) = (u64::from(width), u64::from(height));
+        let (aw, ah) = (u64::from(self.aspect_width), u64::from(self.aspect_height));
+        (w * ah).abs_diff(h * aw) * 100 <= u64::from(self.aspect_tolerance_pct) * h * aw
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PhotoFormat {
     Jpeg,
@@ -55,19 +77,42 @@ impl PhotoFormat {
             PhotoFormat::Png => "image/png",
         }
     }
+
+    fn image_format(self) -> ImageFormat {
+        match self {
+            PhotoFormat::Jpeg => ImageFormat::Jpeg,
+            PhotoFormat::Png => ImageFormat::Png,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PhotoInfo {
     pub format: PhotoFormat,
+    /// Upright size: what the ticket prints.
     pub width: u32,
     pub height: u32,
 }
 
+/// A photo that passed: its upright size, and the bytes to store — the upload itself, or the
+/// pixels turned upright and re-encoded when its EXIF orientation asked for a turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedPhoto<'a> {
+    pub info: PhotoInfo,
+    pub bytes: Cow<'a, [u8]>,
+}
+
+impl CheckedPhoto<'_> {
+    /// Whether the stored pixels differ from the upload (turned upright).
+    pub fn reencoded(&self) -> bool {
+        matches!(self.bytes, Cow::Owned(_))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PhotoError {
-    #[error("photo is {bytes} bytes, the limit is {MAX_PHOTO_BYTES}")]
-    TooLarge { bytes: usize },
+    #[error("photo is {bytes} bytes, the limit is {max}")]
+    TooLarge { bytes: usize, max: usize },
     #[error("photo is empty")]
     Empty,
     #[error("content type {0:?} is not image/jpeg or image/png")]
@@ -79,19 +124,35 @@ pub enum PhotoError {
     },
     #[error("photo does not decode: {0}")]
     Undecodable(String),
-    #[error("photo is {width} px wide, allowed {MIN_WIDTH}-{MAX_WIDTH}")]
-    BadWidth { width: u32, height: u32 },
-    #[error("photo is {width} x {height}, not portrait")]
-    NotPortrait { width: u32, height: u32 },
-    #[error("photo is {width} x {height}, height/width must be {MIN_ASPECT}-{MAX_ASPECT}")]
-    BadAspect { width: u32, height: u32 },
+    #[error("photo is {width} x {height}, the system allows at most {MAX_WIDTH} x {MAX_HEIGHT}")]
+    TooManyPixels { width: u32, height: u32 },
+    #[error("photo is {width} px wide, the exam asks for at least {min}")]
+    TooNarrow { width: u32, min: u32 },
+    #[error("photo is {height} px high, the exam asks for at least {min}")]
+    TooShort { height: u32, min: u32 },
+    #[error("photo is {width} x {height}, not within {}% of {}:{}", rules.aspect_tolerance_pct, rules.aspect_width, rules.aspect_height)]
+    Aspect {
+        width: u32,
+        height: u32,
+        rules: PhotoRules,
+    },
+}
+
+/// Bytes as staff and candidates count them: KB, rounded up so a photo one byte over the limit
+/// does not read as exactly the limit.
+fn kb(bytes: usize) -> usize {
+    bytes.div_ceil(1024)
 }
 
 impl PhotoError {
-    /// What the candidate sees in the mini-program.
+    /// What the candidate sees in the mini-program: the rule broken and the photo's own value.
     pub fn message(&self) -> String {
         match self {
-            PhotoError::TooLarge { .. } => "照片文件过大，请上传不超过 2 MB 的照片。".into(),
+            PhotoError::TooLarge { bytes, max } => format!(
+                "照片文件 {} KB，本考试要求不超过 {} KB，请压缩后上传。",
+                kb(*bytes),
+                kb(*max)
+            ),
             PhotoError::Empty => "没有收到照片，请重新上传。".into(),
             PhotoError::UnsupportedType(_) => "仅支持 JPG 或 PNG 格式的照片。".into(),
             PhotoError::TypeMismatch { .. } => {
@@ -100,15 +161,33 @@ impl PhotoError {
             PhotoError::Undecodable(_) => {
                 "照片文件已损坏或无法识别，请重新拍摄或导出后上传。".into()
             }
-            PhotoError::BadWidth { width, .. } if *width < MIN_WIDTH => format!(
-                "照片分辨率过低（宽 {width} 像素），请上传宽度不少于 {MIN_WIDTH} 像素的照片。"
+            PhotoError::TooManyPixels { width, height } => format!(
+                "照片宽 {width} 像素、高 {height} 像素，超过系统上限（宽不超过 {MAX_WIDTH}、高不超过 {MAX_HEIGHT} 像素），请缩小后上传。"
             ),
-            PhotoError::BadWidth { width, .. } => {
-                format!("照片尺寸过大（宽 {width} 像素），请裁剪到宽度不超过 {MAX_WIDTH} 像素。")
+            PhotoError::TooNarrow { width, min } => {
+                format!("照片宽 {width} 像素，本考试要求至少 {min} 像素。")
             }
-            PhotoError::NotPortrait { .. } => "请上传竖版证件照（高度大于宽度）。".into(),
-            PhotoError::BadAspect { .. } => {
-                "照片比例不符合证件照要求，请按一寸照（约 3:4 至 5:8）裁剪后上传。".into()
+            PhotoError::TooShort { height, min } => {
+                format!("照片高 {height} 像素，本考试要求至少 {min} 像素。")
+            }
+            PhotoError::Aspect {
+                width,
+                height,
+                rules,
+            } => {
+                let measured = f64::from(*width) / f64::from((*height).max(1));
+                let turn = if width > height && rules.aspect_width < rules.aspect_height {
+                    "请上传竖版证件照，"
+                } else {
+                    "请"
+                };
+                format!(
+                    "照片宽高比 {measured:.2}（{width}×{height} 像素），要求 {}:{}（{:.2}）± {}%，{turn}按要求裁剪后上传。",
+                    rules.aspect_width,
+                    rules.aspect_height,
+                    rules.aspect(),
+                    rules.aspect_tolerance_pct
+                )
             }
         }
     }
@@ -128,85 +207,160 @@ fn declared_format(content_type: &str) -> Result<PhotoFormat, PhotoError> {
     }
 }
 
-fn reader_with_limits(bytes: &[u8], format: PhotoFormat) -> ImageReader<Cursor<&[u8]>> {
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_WIDTH);
-    // Portrait photos up to MAX_ASPECT are taller than wide; allow that, no more.
-    limits.max_image_height = Some((MAX_WIDTH as f32 * MAX_ASPECT) as u32);
-    limits.max_alloc = Some(MAX_DECODE_ALLOC);
-    let mut reader = ImageReader::with_format(
-        Cursor::new(bytes),
-        match format {
-            PhotoFormat::Jpeg => ImageFormat::Jpeg,
-            PhotoFormat::Png => ImageFormat::Png,
-        },
-    );
-    reader.limits(limits);
-    reader
+fn undecodable(e: impl ToString) -> PhotoError {
+    PhotoError::Undecodable(e.to_string())
 }
 
-fn check_shape(width: u32, height: u32) -> Result<(), PhotoError> {
-    if !(MIN_WIDTH..=MAX_WIDTH).contains(&width) {
-        return Err(PhotoError::BadWidth { width, height });
-    }
-    if height <= width {
-        return Err(PhotoError::NotPortrait { width, height });
-    }
-    let aspect = height as f32 / width as f32;
-    if !(MIN_ASPECT..=MAX_ASPECT).contains(&aspect) {
-        return Err(PhotoError::BadAspect { width, height });
-    }
-    Ok(())
+/// Whether the orientation stores the picture on its side (upright width = stored height).
+fn turns_sideways(orientation: Orientation) -> bool {
+    matches!(
+        orientation,
+        Orientation::Rotate90
+            | Orientation::Rotate270
+            | Orientation::Rotate90FlipH
+            | Orientation::Rotate270FlipH
+    )
 }
 
-/// Accepts a JPEG or PNG ID photo of at most 2 MiB that fully decodes, is portrait with a
-/// height/width ratio of 1.2-1.6, and is 200-2000 px wide.
-pub fn check_photo(bytes: &[u8], content_type: &str) -> Result<PhotoInfo, PhotoError> {
+/// Checks an ID photo against the exam's `rules` and the absolute limits: at most
+/// [`MAX_PHOTO_BYTES`] and the exam's `max_bytes`; JPEG or PNG, as `declared` says (`None`: the
+/// bytes' own signature decides); upright at most [`MAX_WIDTH`] × [`MAX_HEIGHT`], at least the
+/// exam's minimum width and height, within the exam's aspect tolerance; fully decodable. The
+/// rules apply to the photo as it is meant to be seen, after its EXIF orientation.
+pub fn check_photo<'a>(
+    bytes: &'a [u8],
+    declared: Option<&str>,
+    rules: &PhotoRules,
+) -> Result<CheckedPhoto<'a>, PhotoError> {
     if bytes.is_empty() {
         return Err(PhotoError::Empty);
     }
-    if bytes.len() > MAX_PHOTO_BYTES {
-        return Err(PhotoError::TooLarge { bytes: bytes.len() });
+    let max = MAX_PHOTO_BYTES.min(rules.max_bytes as usize);
+    if bytes.len() > max {
+        return Err(PhotoError::TooLarge {
+            bytes: bytes.len(),
+            max,
+        });
     }
-    let declared = declared_format(content_type)?;
+    let declared = declared.map(declared_format).transpose()?;
     let actual = match image::guess_format(bytes) {
         Ok(ImageFormat::Jpeg) => PhotoFormat::Jpeg,
         Ok(ImageFormat::Png) => PhotoFormat::Png,
         Ok(other) => {
             return Err(PhotoError::UnsupportedType(other.to_mime_type().to_owned()));
         }
-        Err(e) => return Err(PhotoError::Undecodable(e.to_string())),
+        Err(e) => return Err(undecodable(e)),
     };
-    if actual != declared {
+    if let Some(declared) = declared
+        && declared != actual
+    {
         return Err(PhotoError::TypeMismatch {
             declared: declared.content_type(),
             actual: actual.content_type(),
         });
     }
-    // Header first: a wrong shape is reported as such, and costs no decoding.
-    let (width, height) = ImageReader::with_format(
-        Cursor::new(bytes),
-        match actual {
-            PhotoFormat::Jpeg => ImageFormat::Jpeg,
-            PhotoFormat::Png => ImageFormat::Png,
-        },
-    )
-    .into_dimensions()
-    .map_err(|e| PhotoError::Undecodable(e.to_string()))?;
-    check_shape(width, height)?;
+    // Headers first: a wrong size is reported as such, and costs no decoding.
+    let mut limits = Limits::default();
+    // The stored picture may lie on its side: either side may be the long one.
+    limits.max_image_width = Some(MAX_HEIGHT);
+    limits.max_image_height = Some(MAX_HEIGHT);
+    limits.max_alloc = Some(MAX_DECODE_ALLOC);
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), actual.image_format());
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(|e| match e {
+        image::ImageError::Limits(_) => too_many_pixels_from_header(bytes, actual),
+        other => undecodable(other),
+    })?;
+    let (stored_w, stored_h) = decoder.dimensions();
+    // Broken EXIF is no reason to refuse a photo that decodes: it is then taken as stored.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let (width, height) = if turns_sideways(orientation) {
+        (stored_h, stored_w)
+    } else {
+        (stored_w, stored_h)
+    };
+    check_size(width, height, rules)?;
     if actual == PhotoFormat::Jpeg && !jpeg_has_end(bytes) {
         return Err(PhotoError::Undecodable(
             "JPEG ends before its end marker".into(),
         ));
     }
-    reader_with_limits(bytes, actual)
-        .decode()
-        .map_err(|e| PhotoError::Undecodable(e.to_string()))?;
-    Ok(PhotoInfo {
+    if decoder.total_bytes() > MAX_DECODE_ALLOC {
+        return Err(PhotoError::TooManyPixels { width, height });
+    }
+    let mut image = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
+    let info = PhotoInfo {
         format: actual,
         width,
         height,
+    };
+    if orientation == Orientation::NoTransforms {
+        return Ok(CheckedPhoto {
+            info,
+            bytes: Cow::Borrowed(bytes),
+        });
+    }
+    image.apply_orientation(orientation);
+    Ok(CheckedPhoto {
+        info,
+        bytes: Cow::Owned(encode(&image, actual)?),
     })
+}
+
+/// The size a header claims when the decoder refused it for its limits, for the message. Only
+/// the header is read (no pixel buffer), so it needs no limit.
+fn too_many_pixels_from_header(bytes: &[u8], format: PhotoFormat) -> PhotoError {
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
+    reader.no_limits();
+    match reader.into_dimensions() {
+        Ok((width, height)) => PhotoError::TooManyPixels { width, height },
+        Err(e) => undecodable(e),
+    }
+}
+
+fn check_size(width: u32, height: u32, rules: &PhotoRules) -> Result<(), PhotoError> {
+    if width > MAX_WIDTH || height > MAX_HEIGHT {
+        return Err(PhotoError::TooManyPixels { width, height });
+    }
+    if width < rules.min_width {
+        return Err(PhotoError::TooNarrow {
+            width,
+            min: rules.min_width,
+        });
+    }
+    if height < rules.min_height {
+        return Err(PhotoError::TooShort {
+            height,
+            min: rules.min_height,
+        });
+    }
+    if !rules.fits_aspect(width, height) {
+        return Err(PhotoError::Aspect {
+            width,
+            height,
+            rules: *rules,
+        });
+    }
+    Ok(())
+}
+
+/// Re-encodes the upright pixels in the upload's own format; no EXIF is written, so no viewer
+/// turns the photo a second time.
+fn encode(image: &DynamicImage, format: PhotoFormat) -> Result<Vec<u8>, PhotoError> {
+    let mut out = Vec::new();
+    let written = match format {
+        PhotoFormat::Jpeg => match image {
+            DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) => {
+                image.write_with_encoder(JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY))
+            }
+            // The JPEG encoder takes 8-bit grey or RGB only.
+            other => DynamicImage::ImageRgb8(other.to_rgb8())
+                .write_with_encoder(JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)),
+        },
+        PhotoFormat::Png => image.write_with_encoder(PngEncoder::new(&mut out)),
+    };
+    written.map_err(undecodable)?;
+    Ok(out)
 }
 
 /// The JPEG decoder pads a cut-off upload with grey and calls it a success; a complete file has
@@ -222,8 +376,19 @@ mod tests {
     use super::*;
     use image::{ImageEncoder, Rgb, RgbImage};
 
+    fn rules() -> PhotoRules {
+        PhotoRules::default()
+    }
+
+    /// A JPEG with a red 40 × 40 block in its top-left corner, so a turn can be seen.
     fn jpeg(w: u32, h: u32) -> Vec<u8> {
-        let img = RgbImage::from_fn(w, h, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 180]));
+        let img = RgbImage::from_fn(w, h, |x, y| {
+            if x < 40 && y < 40 {
+                Rgb([230, 20, 20])
+            } else {
+                Rgb([(x % 200) as u8, 200, (y % 200) as u8])
+            }
+        });
         let mut out = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
             .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgb8)
@@ -240,84 +405,230 @@ mod tests {
         out
     }
 
-    #[test]
-    fn accepts_id_photos() {
-        let info = check_photo(&jpeg(295, 413), "image/jpeg").unwrap();
-        assert_eq!(
-            info,
-            PhotoInfo {
-                format: PhotoFormat::Jpeg,
-                width: 295,
-                height: 413
-            }
-        );
-        let info = check_photo(&png(358, 441), "image/png; charset=binary").unwrap();
-        assert_eq!(info.format, PhotoFormat::Png);
-        assert!(check_photo(&jpeg(413, 579), "IMAGE/JPG").is_ok());
+    /// The JPEG with an APP1 Exif segment (big-endian TIFF, one IFD entry: Orientation) right
+    /// after its start marker, as a phone camera writes it.
+    fn with_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+        let mut tiff = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01".to_vec();
+        tiff.extend_from_slice(&orientation.to_be_bytes());
+        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&tiff);
+        let mut out = jpeg[..2].to_vec();
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&(app1.len() as u16 + 2).to_be_bytes());
+        out.extend_from_slice(&app1);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    fn check(bytes: &[u8]) -> Result<CheckedPhoto<'_>, PhotoError> {
+        check_photo(bytes, Some("image/jpeg"), &rules())
     }
 
     #[test]
-    fn rejects_wrong_shapes() {
+    fn the_defaults_accept_common_id_photo_sizes() {
+        for (w, h) in [(300, 400), (295, 413), (413, 579)] {
+            let bytes = jpeg(w, h);
+            let got = check(&bytes).unwrap_or_else(|e| panic!("{w}x{h}: {e}"));
+            assert_eq!(
+                got.info,
+                PhotoInfo {
+                    format: PhotoFormat::Jpeg,
+                    width: w,
+                    height: h
+                }
+            );
+            assert!(!got.reencoded(), "an upright photo is stored as uploaded");
+        }
+        let p = png(300, 400);
+        let got = check_photo(&p, Some("image/png; charset=binary"), &rules()).unwrap();
+        assert_eq!(got.info.format, PhotoFormat::Png);
+        assert!(check_photo(&jpeg(413, 579), Some("IMAGE/JPG"), &rules()).is_ok());
+        assert_eq!(
+            check_photo(&p, None, &rules()).unwrap().info.format,
+            PhotoFormat::Png,
+            "without a declared type the bytes decide"
+        );
+    }
+
+    #[test]
+    fn each_rule_is_refused_with_the_measured_value() {
+        let cases: [(Vec<u8>, PhotoRules, PhotoError, [&str; 2]); 6] = [
+            (
+                jpeg(240, 320),
+                rules(),
+                PhotoError::TooNarrow {
+                    width: 240,
+                    min: 295,
+                },
+                ["宽 240 像素", "至少 295 像素"],
+            ),
+            (
+                jpeg(295, 389),
+                rules(),
+                PhotoError::TooShort {
+                    height: 389,
+                    min: 390,
+                },
+                ["高 389 像素", "至少 390 像素"],
+            ),
+            (
+                jpeg(300, 500),
+                rules(),
+                PhotoError::Aspect {
+                    width: 300,
+                    height: 500,
+                    rules: rules(),
+                },
+                ["宽高比 0.60", "3:4（0.75）± 5%"],
+            ),
+            (
+                jpeg(600, 450),
+                rules(),
+                PhotoError::Aspect {
+                    width: 600,
+                    height: 450,
+                    rules: rules(),
+                },
+                ["宽高比 1.33", "竖版"],
+            ),
+            (
+                png(2100, 2800),
+                rules(),
+                PhotoError::TooManyPixels {
+                    width: 2100,
+                    height: 2800,
+                },
+                ["宽 2100 像素", "2000"],
+            ),
+            (
+                jpeg(300, 400),
+                PhotoRules {
+                    max_bytes: 1024,
+                    ..rules()
+                },
+                PhotoError::TooLarge {
+                    bytes: jpeg(300, 400).len(),
+                    max: 1024,
+                },
+                ["不超过 1 KB", " KB"],
+            ),
+        ];
+        for (bytes, rules, want, words) in cases {
+            let got = check_photo(&bytes, None, &rules).unwrap_err();
+            assert_eq!(got, want);
+            for w in words {
+                assert!(got.message().contains(w), "{w} in {}", got.message());
+            }
+        }
+    }
+
+    #[test]
+    fn an_exams_own_rules_apply() {
+        let two_by_three = PhotoRules {
+            min_width: 200,
+            min_height: 300,
+            aspect_width: 2,
+            aspect_height: 3,
+            aspect_tolerance_pct: 2,
+            max_bytes: 100 * 1024,
+        };
+        assert!(check_photo(&jpeg(200, 300), None, &two_by_three).is_ok());
         assert!(matches!(
-            check_photo(&jpeg(413, 295), "image/jpeg"),
-            Err(PhotoError::NotPortrait { .. })
+            check_photo(&jpeg(300, 400), None, &two_by_three),
+            Err(PhotoError::Aspect { .. })
         ));
+        let message = check_photo(&jpeg(300, 400), None, &two_by_three)
+            .unwrap_err()
+            .message();
+        assert!(message.contains("2:3（0.67）± 2%"), "{message}");
+    }
+
+    #[test]
+    fn the_aspect_tolerance_is_exact_at_its_edge() {
+        // 5 % of 0.75 is 0.0375: 285/400 = 0.7125 is on the edge, 284/400 beyond it.
+        let r = rules();
+        assert!(r.fits_aspect(285, 400) && r.fits_aspect(315, 400));
+        assert!(!r.fits_aspect(284, 400) && !r.fits_aspect(316, 400));
+        let exact = PhotoRules {
+            aspect_tolerance_pct: 0,
+            ..r
+        };
+        assert!(exact.fits_aspect(300, 400) && !exact.fits_aspect(301, 400));
+    }
+
+    #[test]
+    fn exif_orientation_is_applied_before_the_rules() {
+        // A phone's portrait photo: landscape pixels, EXIF orientation 6 (turn 90° clockwise).
+        let sideways = with_orientation(&jpeg(400, 300), 6);
+        let got = check(&sideways).unwrap();
+        assert_eq!((got.info.width, got.info.height), (300, 400));
+        assert!(got.reencoded());
+        let stored = image::load_from_memory(&got.bytes).unwrap().to_rgb8();
+        assert_eq!(stored.dimensions(), (300, 400), "stored upright");
+        // Turning clockwise takes the stored top-left corner to the top right.
+        let [r, g, _] = stored.get_pixel(300 - 20, 20).0;
+        assert!(r > 180 && g < 80, "red block at the top right: {r} {g}");
+        let again = check(&got.bytes).unwrap();
+        assert!(
+            !again.reencoded(),
+            "the stored photo carries no turn any more"
+        );
+
+        // The same rule read the other way: portrait pixels that EXIF turns into landscape.
+        let turned = with_orientation(&jpeg(390, 520), 8);
         assert!(matches!(
-            check_photo(&jpeg(300, 300), "image/jpeg"),
-            Err(PhotoError::NotPortrait { .. })
+            check(&turned),
+            Err(PhotoError::Aspect {
+                width: 520,
+                height: 390,
+                ..
+            })
         ));
-        assert!(matches!(
-            check_photo(&jpeg(300, 900), "image/jpeg"),
-            Err(PhotoError::BadAspect { .. })
-        ));
-        assert!(matches!(
-            check_photo(&png(100, 140), "image/png"),
-            Err(PhotoError::BadWidth { width: 100, .. })
-        ));
-        assert!(matches!(
-            check_photo(&png(2100, 2940), "image/png"),
-            Err(PhotoError::BadWidth { width: 2100, .. })
-        ));
+        // Orientation 1 changes nothing: the upload is stored as it came.
+        assert!(
+            !check(&with_orientation(&jpeg(300, 400), 1))
+                .unwrap()
+                .reencoded()
+        );
     }
 
     #[test]
     fn rejects_wrong_types_and_sizes() {
-        let j = jpeg(295, 413);
+        let j = jpeg(300, 400);
         assert_eq!(
-            check_photo(&j, "image/png"),
+            check_photo(&j, Some("image/png"), &rules()),
             Err(PhotoError::TypeMismatch {
                 declared: "image/png",
                 actual: "image/jpeg"
             })
         );
         assert!(matches!(
-            check_photo(&j, "image/gif"),
+            check_photo(&j, Some("image/gif"), &rules()),
             Err(PhotoError::UnsupportedType(_))
         ));
-        assert_eq!(check_photo(&[], "image/jpeg"), Err(PhotoError::Empty));
+        assert_eq!(check(&[]), Err(PhotoError::Empty));
         let big = vec![0u8; MAX_PHOTO_BYTES + 1];
+        assert!(matches!(check(&big), Err(PhotoError::TooLarge { .. })));
         assert!(matches!(
-            check_photo(&big, "image/jpeg"),
-            Err(PhotoError::TooLarge { .. })
+            check(b"GIF89a......"),
+            Err(PhotoError::UnsupportedType(_))
         ));
         assert!(matches!(
-            check_photo(b"GIF89a......", "image/jpeg"),
+            check_photo(b"GIF89a......", None, &rules()),
             Err(PhotoError::UnsupportedType(_))
         ));
     }
 
     #[test]
     fn rejects_truncated_files() {
-        let j = jpeg(295, 413);
+        let j = jpeg(300, 400);
         let cut = &j[..j.len() / 2];
-        assert!(matches!(
-            check_photo(cut, "image/jpeg"),
-            Err(PhotoError::Undecodable(_))
-        ));
-        let p = png(295, 413);
+        assert!(matches!(check(cut), Err(PhotoError::Undecodable(_))));
+        let p = png(300, 400);
         let cut = &p[..p.len() - 20];
         assert!(matches!(
-            check_photo(cut, "image/png"),
+            check_photo(cut, Some("image/png"), &rules()),
             Err(PhotoError::Undecodable(_))
         ));
     }
@@ -326,14 +637,14 @@ mod tests {
     fn huge_claimed_dimensions_are_refused_before_decoding() {
         // A tiny PNG whose header claims 60,000 × 90,000 pixels (21 GB as RGBA): the header
         // check answers without the decoder allocating anything.
-        let mut p = png(200, 300);
+        let mut p = png(300, 400);
         p[16..20].copy_from_slice(&60_000u32.to_be_bytes());
         p[20..24].copy_from_slice(&90_000u32.to_be_bytes());
-        let got = check_photo(&p, "image/png");
+        let got = check_photo(&p, Some("image/png"), &rules());
         assert!(
             matches!(
                 got,
-                Err(PhotoError::BadWidth { .. } | PhotoError::Undecodable(_))
+                Err(PhotoError::TooManyPixels { .. } | PhotoError::Undecodable(_))
             ),
             "{got:?}"
         );
@@ -341,19 +652,8 @@ mod tests {
 
     #[test]
     fn largest_allowed_photo_decodes_under_the_memory_cap() {
-        let p = png(1999, 3198);
+        let p = png(2000, 2667);
         assert!(p.len() < MAX_PHOTO_BYTES, "a flat colour compresses well");
-        assert!(check_photo(&p, "image/png").is_ok());
-    }
-
-    #[test]
-    fn messages_are_chinese() {
-        let e = PhotoError::BadWidth {
-            width: 100,
-            height: 140,
-        };
-        assert!(e.message().contains("分辨率过低"));
-        let e = PhotoError::TooLarge { bytes: 3_000_000 };
-        assert!(e.message().contains("2 MB"));
+        assert!(check_photo(&p, Some("image/png"), &rules()).is_ok());
     }
 }

@@ -12,10 +12,11 @@ use serde::Deserialize;
 use super::page::{self, Nav, PageError, PageResult, Perm, Staff};
 use crate::db::exam_edits::{self, Actor, EditError, Room};
 use crate::db::exams;
-use crate::domain::exam::{ExamField, ExamRule, NewExam, check_rooms};
+use crate::domain::exam::{DEFAULT_LATE_MINUTES, ExamField, ExamRule, NewExam, check_rooms};
 use crate::domain::states::ExamStatus;
 use crate::http::AppState;
 use crate::util::now;
+use examdesk_tickets::photo::PhotoRules;
 
 pub struct ExamRow {
     pub id: i64,
@@ -30,6 +31,8 @@ pub struct ExamRow {
     pub is_open: bool,
     pub status_label: &'static str,
     pub status_class: &'static str,
+    /// Shown next to the title when staff approve each registration.
+    pub manual_review: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -52,6 +55,7 @@ pub fn row(e: &exams::Exam) -> ExamRow {
         is_open: e.status == ExamStatus::Open,
         status_label: page::status_label(e.status),
         status_class: page::status_class(e.status),
+        manual_review: e.review == ExamReview::Manual,
     }
 }
 
@@ -85,6 +89,167 @@ pub struct ExamForm {
     venue: String,
     #[serde(default)]
     rooms: String,
+    /// The settings below are `None` when a client leaves the field out: the stored value (or the
+    /// default, when creating) then stays, so an older form cannot reset them.
+    review: Option<String>,
+    late_minutes: Option<String>,
+    photo_min_width: Option<String>,
+    photo_min_height: Option<String>,
+    /// Width and height as staff write them: `3:4`.
+    photo_aspect: Option<String>,
+    photo_aspect_tolerance_pct: Option<String>,
+    photo_max_kb: Option<String>,
+}
+
+/// The settings of an exam beyond its identity and window: review, late entry, photo rules.
+#[derive(Clone, Copy)]
+struct Settings {
+    review: ExamReview,
+    late_minutes: i64,
+    photo_rules: PhotoRules,
+}
+
+impl Settings {
+    fn default_for_new() -> Self {
+        Self {
+            review: ExamReview::None,
+            late_minutes: DEFAULT_LATE_MINUTES,
+            photo_rules: PhotoRules::default(),
+        }
+    }
+
+    fn of(exam: &exams::Exam) -> Self {
+        Self {
+            review: exam.review,
+            late_minutes: exam.late_minutes,
+            photo_rules: exam.photo_rules,
+        }
+    }
+}
+
+impl ExamForm {
+    /// Fills the settings fields left out with `settings`, as the form shows them.
+    fn with_settings(mut self, settings: Settings) -> Self {
+        let r = settings.photo_rules;
+        let fill = |field: &mut Option<String>, value: String| {
+            field.get_or_insert(value);
+        };
+        fill(&mut self.review, settings.review.as_str().to_string());
+        fill(&mut self.late_minutes, settings.late_minutes.to_string());
+        fill(&mut self.photo_min_width, r.min_width.to_string());
+        fill(&mut self.photo_min_height, r.min_height.to_string());
+        fill(
+            &mut self.photo_aspect,
+            format!("{}:{}", r.aspect_width, r.aspect_height),
+        );
+        fill(
+            &mut self.photo_aspect_tolerance_pct,
+            r.aspect_tolerance_pct.to_string(),
+        );
+        fill(
+            &mut self.photo_max_kb,
+            r.max_bytes.div_ceil(1024).to_string(),
+        );
+        self
+    }
+
+    /// A settings field as the page shows it.
+    fn shown(field: &Option<String>) -> &str {
+        field.as_deref().unwrap_or_default()
+    }
+
+    fn is_manual_review(&self) -> bool {
+        self.review.as_deref() == Some(ExamReview::Manual.as_str())
+    }
+}
+
+/// `3:4`, also with a full-width colon as a Chinese keyboard types it.
+fn parse_aspect(text: &str) -> Option<(u32, u32)> {
+    let (w, h) = text.trim().split_once([':', '：'])?;
+    Some((w.trim().parse().ok()?, h.trim().parse().ok()?))
+}
+
+/// Parses the settings fields; a field left out keeps `fallback`'s value, one that does not
+/// parse is reported once and marked, so the rules do not report it again.
+fn parse_settings(
+    form: &ExamForm,
+    fallback: Settings,
+    errors: &mut Vec<String>,
+    unparsed: &mut Vec<ExamField>,
+) -> Settings {
+    let mut out = fallback;
+    let mut number = |text: &Option<String>, field: ExamField, message: &str| -> Option<u32> {
+        let text = text.as_deref()?;
+        match text.trim().parse::<u32>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                errors.push(format!("{message}，收到“{}”", text.trim()));
+                unparsed.push(field);
+                None
+            }
+        }
+    };
+    if let Some(n) = number(
+        &form.late_minutes,
+        ExamField::LateMinutes,
+        "入场截止须为考试开始后的分钟数（0 到 1440 的整数）",
+    ) {
+        out.late_minutes = i64::from(n);
+    }
+    let rules = &mut out.photo_rules;
+    if let Some(n) = number(
+        &form.photo_min_width,
+        ExamField::PhotoMinWidth,
+        "照片最小宽度须为像素数（正整数）",
+    ) {
+        rules.min_width = n;
+    }
+    if let Some(n) = number(
+        &form.photo_min_height,
+        ExamField::PhotoMinHeight,
+        "照片最小高度须为像素数（正整数）",
+    ) {
+        rules.min_height = n;
+    }
+    if let Some(n) = number(
+        &form.photo_aspect_tolerance_pct,
+        ExamField::PhotoTolerance,
+        "照片宽高比允许偏差须为 0 到 50 的整数（百分比）",
+    ) {
+        rules.aspect_tolerance_pct = n;
+    }
+    if let Some(kb) = number(
+        &form.photo_max_kb,
+        ExamField::PhotoMaxBytes,
+        "照片文件上限须为 KB 数（正整数）",
+    ) {
+        rules.max_bytes = kb.saturating_mul(1024);
+    }
+    if let Some(text) = form.photo_aspect.as_deref() {
+        match parse_aspect(text) {
+            Some((w, h)) => (rules.aspect_width, rules.aspect_height) = (w, h),
+            None => {
+                errors.push(format!(
+                    "照片宽高比须写成“宽:高”，例如 3:4，收到“{}”",
+                    text.trim()
+                ));
+                unparsed.push(ExamField::PhotoAspect);
+            }
+        }
+    }
+    if let Some(text) = form.review.as_deref() {
+        match text.trim().parse::<ExamReview>() {
+            Ok(review) => out.review = review,
+            Err(_) => {
+                errors.push(format!(
+                    "资格审核须为“无需审核”或“人工审核”，收到“{}”",
+                    text.trim()
+                ));
+                unparsed.push(ExamField::Review);
+            }
+        }
+    }
+    out
 }
 
 #[derive(Template, WebTemplate)]
@@ -133,7 +298,11 @@ fn parse_rooms(text: &str, errors: &mut Vec<String>) -> Vec<Room> {
     rooms
 }
 
-fn parse_form(form: &ExamForm, code: String) -> (NewExam, Vec<Room>, Vec<String>) {
+fn parse_form(
+    form: &ExamForm,
+    code: String,
+    fallback: Settings,
+) -> (NewExam, Vec<Room>, Vec<String>) {
     let mut errors = Vec::new();
     // Fields that did not parse are reported once, as such, and not again by the rules.
     let mut unparsed = Vec::new();
@@ -165,6 +334,7 @@ fn parse_form(form: &ExamForm, code: String) -> (NewExam, Vec<Room>, Vec<String>
     let closes_at = time(&form.closes, "报名截止时间", ExamField::Closes);
     let starts_at = time(&form.starts, "考试开始时间", ExamField::Starts);
     let rooms = parse_rooms(&form.rooms, &mut errors);
+    let settings = parse_settings(form, fallback, &mut errors, &mut unparsed);
     let exam = NewExam {
         code,
         title: form.title.trim().to_string(),
@@ -174,9 +344,9 @@ fn parse_form(form: &ExamForm, code: String) -> (NewExam, Vec<Room>, Vec<String>
         closes_at,
         starts_at,
         venue: form.venue.trim().to_string(),
-        review: ExamReview::None,
-        late_minutes: crate::domain::exam::DEFAULT_LATE_MINUTES,
-        photo_rules: examdesk_tickets::photo::PhotoRules::default(),
+        review: settings.review,
+        late_minutes: settings.late_minutes,
+        photo_rules: settings.photo_rules,
     };
     let window = [ExamField::Opens, ExamField::Closes, ExamField::Starts];
     let window_unparsed = unparsed.iter().any(|f| window.contains(f));
@@ -208,7 +378,8 @@ pub async fn new_form(staff: Staff) -> PageResult<Response> {
         starts: page::to_local_input(t - t % 3600 + 3600 + 21 * 86_400),
         rooms: "第1考场 30\n第2考场 30\n第3考场 30\n第4考场 10".into(),
         ..ExamForm::default()
-    };
+    }
+    .with_settings(Settings::default_for_new());
     Ok(ExamFormPage {
         nav: staff.nav("exams"),
         exam_id: None,
@@ -227,7 +398,7 @@ pub async fn create(
 ) -> PageResult<Response> {
     staff.require(Perm::EditExams)?;
     let code = form.code.trim().to_uppercase();
-    let (exam, rooms, mut errors) = parse_form(&form, code);
+    let (exam, rooms, mut errors) = parse_form(&form, code, Settings::default_for_new());
     if errors.is_empty() {
         let actor = Actor {
             admin_id: staff.0.admin_id,
@@ -248,7 +419,7 @@ pub async fn create(
             nav: staff.nav("exams"),
             exam_id: None,
             is_open: false,
-            form,
+            form: form.with_settings(Settings::default_for_new()),
             errors,
             saved: false,
         },
@@ -286,7 +457,9 @@ pub async fn edit_form(
         starts: page::to_local_input(exam.starts_at),
         venue: exam.venue.clone(),
         rooms: rooms_text(&rooms),
-    };
+        ..ExamForm::default()
+    }
+    .with_settings(Settings::of(&exam));
     Ok(ExamFormPage {
         nav: staff.nav("exams"),
         exam_id: Some(id),
@@ -306,7 +479,8 @@ pub async fn update(
 ) -> PageResult<Response> {
     staff.require(Perm::EditExams)?;
     let before = load(&state, id).await?;
-    let (mut exam, rooms, mut errors) = parse_form(&form, before.code.clone());
+    let (mut exam, rooms, mut errors) =
+        parse_form(&form, before.code.clone(), Settings::of(&before));
     // The form shows minutes; a time left as shown keeps its stored seconds.
     let keep = |typed: i64, stored: i64| {
         if typed == stored - stored.rem_euclid(60) {
@@ -333,9 +507,10 @@ pub async fn update(
         }
     }
     let form = ExamForm {
-        code: before.code,
+        code: before.code.clone(),
         ..form
-    };
+    }
+    .with_settings(Settings::of(&before));
     Ok((
         axum::http::StatusCode::UNPROCESSABLE_ENTITY,
         ExamFormPage {

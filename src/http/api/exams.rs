@@ -3,9 +3,11 @@ use axum::extract::State;
 use serde::Serialize;
 
 use crate::db::exams;
+use crate::domain::states::ExamReview;
 use crate::http::AppState;
 use crate::http::error::ApiResult;
 use crate::util::{now, to_rfc3339};
+use examdesk_tickets::photo::PhotoRules;
 
 #[derive(Serialize)]
 pub struct ExamView {
@@ -19,6 +21,10 @@ pub struct ExamView {
     closes_at: String,
     starts_at: String,
     venue: String,
+    /// `none` or `manual`: whether staff approve a registration before it can be paid.
+    review: ExamReview,
+    /// Published before upload, so the mini-program can tell candidates what photo to take.
+    photo_rules: PhotoRules,
 }
 
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ExamView>>> {
@@ -37,6 +43,8 @@ pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Vec<ExamView>
                 closes_at: to_rfc3339(e.closes_at),
                 starts_at: to_rfc3339(e.starts_at),
                 venue: e.venue,
+                review: e.review,
+                photo_rules: e.photo_rules,
             })
             .collect(),
     ))

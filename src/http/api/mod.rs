@@ -29,7 +29,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/registrations/{id}/pay", post(pay::pay))
         .route(
             "/api/v1/registrations/{id}/photo",
-            put(tickets::put_photo).layer(DefaultBodyLimit::max(tickets::MAX_PHOTO_BYTES + 1)),
+            put(tickets::put_photo)
+                .layer(DefaultBodyLimit::max(tickets::MAX_PHOTO_BYTES + 1))
+                .merge(post(tickets::post_photo).layer(DefaultBodyLimit::max(
+                    tickets::MAX_PHOTO_BYTES + tickets::MULTIPART_OVERHEAD,
+                ))),
         )
         .route(
             "/api/v1/registrations/{id}/ticket.pdf",

@@ -248,12 +248,11 @@ impl PayClient {
         }
         let body = self.signed_body(params);
         let url = self.url("/pay/downloadbill");
-        let bytes = self
-            .retrying("/pay/downloadbill", Repeat::Safe, || {
-                self.fetch(&self.http, &url, body.clone())
-            })
-            .await?;
-        read_bill(&bytes, bill_type, gzip)
+        self.retrying("/pay/downloadbill", Repeat::Safe, || async {
+            let bytes = self.fetch(&self.http, &url, body.clone()).await?;
+            read_bill(&bytes, bill_type, gzip)
+        })
+        .await
     }
 
     fn url(&self, path: &str) -> String {
@@ -289,22 +288,19 @@ impl PayClient {
         } else {
             &self.http
         };
-        let bytes = self
-            .retrying(path, repeat, || self.fetch(http, &url, body.clone()))
-            .await?;
-        check_answer(&self.config, &bytes)
+        self.retrying(path, repeat, || async {
+            let bytes = self.fetch(http, &url, body.clone()).await?;
+            check_answer(&self.config, &bytes)
+        })
+        .await
     }
 
-    /// Runs `send` once, or again after a transient error while `repeat` allows, backing off.
-    async fn retrying<F, Fut>(
-        &self,
-        path: &str,
-        repeat: Repeat,
-        send: F,
-    ) -> Result<Vec<u8>, PayError>
+    /// Runs `send` once, or again after a transient error (of the transport or of WeChat's
+    /// answer) while `repeat` allows, backing off.
+    async fn retrying<T, F, Fut>(&self, path: &str, repeat: Repeat, send: F) -> Result<T, PayError>
     where
         F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<Vec<u8>, PayError>>,
+        Fut: std::future::Future<Output = Result<T, PayError>>,
     {
         let attempts = match repeat {
             Repeat::Safe => self.retry.attempts.max(1),
