@@ -16,11 +16,7 @@ before(async () => {
 })
 after(() => server && server.stop())
 
-// Remove the skip once POST /api/v1/registrations/{id}/photo (multipart) and the exams'
-// photo_rules and review fields are on main.
-const SKIP = 'waits for the multipart photo route and photo_rules in GET /api/v1/exams (photos branch, not on main yet)'
-
-test('the photo rules are shown before the upload, a refused photo says why, a good one is taken', { skip: SKIP }, async () => {
+test('the photo rules are shown before the upload, a refused photo says why, a good one is taken', async () => {
   const examId = await server.createExam({ code: 'PHOTO1', capacity: 3, review: 'manual' })
   const me = phone(server, 'photographed')
   const list = await me.open('exams')

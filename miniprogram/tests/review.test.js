@@ -18,6 +18,9 @@ test('under review, rejected with a reason, resubmitted, approved and paid', asy
   const examId = await server.createExam({ code: 'REVIEW1', capacity: 2, review: 'manual' })
   const me = phone(server, 'reviewed')
 
+  const detail = await me.open('exam', { id: String(examId) })
+  assert.match(detail.text('#notice'), /需资格审核/)
+
   const id = await register(me, examId, 51, '钱八')
   const photo = await me.open('photo', { id })
   await photo.waitFor('#later', '返回我的报名')
