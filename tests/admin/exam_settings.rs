@@ -3,10 +3,10 @@
 //! applied to the next photo a candidate uploads.
 
 use examdesk::db::admins::Role;
-use image::{ImageEncoder, Rgb, RgbImage};
 use serde_json::Value;
 
 use crate::common::TestApp;
+use crate::common::fixtures::jpeg;
 use crate::common::staff::*;
 
 /// The new-exam form as a browser posts it, settings included.
@@ -167,15 +167,6 @@ async fn nonsense_settings_are_refused_with_the_field_named_and_good_ones_stored
         !audit.contains("late_minutes: "),
         "unchanged settings are not listed"
     );
-}
-
-fn jpeg(w: u32, h: u32) -> Vec<u8> {
-    let img = RgbImage::from_pixel(w, h, Rgb([67, 142, 219]));
-    let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85)
-        .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgb8)
-        .expect("encode");
-    bytes
 }
 
 async fn upload(app: &TestApp, token: &str, id: i64, photo: Vec<u8>) -> (u16, Value) {

@@ -3,26 +3,11 @@
 //! reader would: A4 pages, embedded fonts, the text on each page, the photos.
 
 use examdesk::db::admins::Role;
-use image::{ImageEncoder, Rgb, RgbImage};
 use lopdf::{Document, Object};
 
+use crate::common::fixtures::jpeg;
 use crate::common::staff::*;
 use crate::common::{TestApp, id_number, wait_until};
-
-fn jpeg(w: u32, h: u32) -> Vec<u8> {
-    let img = RgbImage::from_fn(w, h, |x, y| {
-        if (x / 25 + y / 25) % 2 == 0 {
-            Rgb([67, 142, 219])
-        } else {
-            Rgb([236, 236, 236])
-        }
-    });
-    let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85)
-        .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgb8)
-        .unwrap();
-    bytes
-}
 
 /// A paid candidate with a seat: registration id, name, ticket number and ID number.
 struct Seated {

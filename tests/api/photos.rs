@@ -10,18 +10,13 @@ use examdesk_tickets::photo::PhotoRules;
 
 /// A JPEG with a red block in its top-left corner, so that a turn shows.
 fn jpeg(w: u32, h: u32) -> Vec<u8> {
-    let img = RgbImage::from_fn(w, h, |x, y| {
+    crate::common::fixtures::jpeg_from(w, h, |x, y| {
         if x < 60 && y < 60 {
             Rgb([230, 20, 20])
         } else {
             Rgb([67, 142, 219])
         }
-    });
-    let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85)
-        .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgb8)
-        .unwrap();
-    bytes
+    })
 }
 
 fn png(w: u32, h: u32) -> Vec<u8> {

@@ -1,24 +1,9 @@
 //! Tickets through the candidate API: seats and numbers once paid, the photo, and the PDF itself.
 
-use image::{ImageEncoder, Rgb, RgbImage};
 use serde_json::Value;
 
+use crate::common::fixtures::jpeg;
 use crate::common::{TestApp, id_number};
-
-fn jpeg(w: u32, h: u32) -> Vec<u8> {
-    let img = RgbImage::from_fn(w, h, |x, y| {
-        if (x / 20 + y / 20) % 2 == 0 {
-            Rgb([67, 142, 219])
-        } else {
-            Rgb([236, 236, 236])
-        }
-    });
-    let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85)
-        .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgb8)
-        .unwrap();
-    bytes
-}
 
 /// Registers, pays through the simulator and waits for the seat.
 async fn paid(

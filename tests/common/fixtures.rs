@@ -2,6 +2,28 @@
 
 use examdesk::db::Db;
 use examdesk::domain::exam::NewExam;
+use image::{ImageEncoder, Rgb, RgbImage};
+
+/// A `w` × `h` JPEG whose pixels `pixel(x, y)` gives.
+pub fn jpeg_from(w: u32, h: u32, pixel: impl Fn(u32, u32) -> Rgb<u8>) -> Vec<u8> {
+    let img = RgbImage::from_fn(w, h, pixel);
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 85)
+        .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgb8)
+        .expect("encode a test JPEG");
+    bytes
+}
+
+/// A `w` × `h` JPEG photo: a blue and grey checkerboard, so it does not compress to nothing.
+pub fn jpeg(w: u32, h: u32) -> Vec<u8> {
+    jpeg_from(w, h, |x, y| {
+        if (x / 20 + y / 20) % 2 == 0 {
+            Rgb([67, 142, 219])
+        } else {
+            Rgb([236, 236, 236])
+        }
+    })
+}
 
 /// A valid resident ID number for a sequence number (distinct for every `seq` below 1000), with
 /// its check character computed by the GB 11643 rule here in the test, independently of the code
