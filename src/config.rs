@@ -164,6 +164,61 @@ fn existing_file(setting: &str, value: Option<&str>) -> Result<Option<PathBuf>, 
     Ok(Some(path))
 }
 
+fn is_p12(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("p12") || e.eq_ignore_ascii_case("pfx"))
+}
+
+/// A PEM certificate needs its key file; WeChat's `.p12` holds both and is opened here, so that a
+/// wrong password stops the start rather than the first refund.
+fn check_certificate(
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    p12_password: Option<&Secret>,
+    mch_id: Option<&str>,
+) -> Result<(), SettingError> {
+    match (cert, key) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(bad(
+            "WECHAT_CLIENT_CERT",
+            "the certificate and its key must be given together",
+        )),
+        (Some(cert), Some(_)) if is_p12(cert) => Err(bad(
+            "WECHAT_CLIENT_KEY",
+            "not needed with a .p12 certificate, which holds the key: unset it",
+        )),
+        (Some(_), Some(_)) => Ok(()),
+        (Some(cert), None) if !is_p12(cert) => Err(bad(
+            "WECHAT_CLIENT_KEY",
+            "the certificate and its key must be given together (or name WeChat's apiclient_cert.p12)",
+        )),
+        (Some(cert), None) => {
+            let (password, whose) = match (p12_password, mch_id) {
+                (Some(p), _) => (p.expose(), "WECHAT_CLIENT_P12_PASSWORD"),
+                (None, Some(mch_id)) => (mch_id, "the merchant id (WECHAT_MCH_ID)"),
+                (None, None) => return Ok(()),
+            };
+            let bytes = std::fs::read(cert)
+                .map_err(|e| bad("WECHAT_CLIENT_CERT", format!("{}: {e}", cert.display())))?;
+            match wechat_pay_v2::tls::ClientIdentity::from_p12(&bytes, password) {
+                Ok(_) => Ok(()),
+                Err(wechat_pay_v2::tls::P12Error::WrongPassword) => Err(bad(
+                    "WECHAT_CLIENT_P12_PASSWORD",
+                    format!(
+                        "{whose} does not open {}; set WECHAT_CLIENT_P12_PASSWORD to the certificate's password",
+                        cert.display()
+                    ),
+                )),
+                Err(e) => Err(bad(
+                    "WECHAT_CLIENT_CERT",
+                    format!("{}: {e}", cert.display()),
+                )),
+            }
+        }
+    }
+}
+
 fn require(source: &Source, key: &str) -> Result<String, SettingError> {
     source
         .get(key)
@@ -216,6 +271,13 @@ impl Settings {
                 format!("must be exactly 32 characters, got {}", key.chars().count()),
             ));
         }
+        let p12_password = source.get("WECHAT_CLIENT_P12_PASSWORD").map(Secret::new);
+        check_certificate(
+            client_cert.as_deref(),
+            client_key.as_deref(),
+            p12_password.as_ref(),
+            source.get("WECHAT_MCH_ID"),
+        )?;
         let wechat = match source.get("WECHAT_MCH_ID") {
             None => None,
             Some(mch_id) => Some(WechatConfig {
@@ -232,19 +294,10 @@ impl Settings {
                     .unwrap_or_else(|| DEFAULT_API_BASE_URL.to_string()),
                 client_cert: client_cert.clone(),
                 client_key: client_key.clone(),
+                client_p12_password: p12_password.clone(),
+                extra_root_certs: Vec::new(),
             }),
         };
-        if client_cert.is_some() != client_key.is_some() {
-            let missing = if client_cert.is_some() {
-                "WECHAT_CLIENT_KEY"
-            } else {
-                "WECHAT_CLIENT_CERT"
-            };
-            return Err(bad(
-                missing,
-                "the certificate and its key must be given together",
-            ));
-        }
         let order_ttl_minutes = parse_number(source, "EXAMDESK_ORDER_TTL_MINUTES", 30)?;
         if !(5..=7 * 24 * 60).contains(&order_ttl_minutes) {
             return Err(bad(
@@ -473,6 +526,90 @@ mod tests {
         assert_eq!(
             setting_of(&[("EXAMDESK_SIM_TIME_SCALE", "-1")]),
             "EXAMDESK_SIM_TIME_SCALE"
+        );
+    }
+
+    fn test_cert(name: &str) -> String {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        dir.join("crates/wechat-pay-v2/tests/data")
+            .join(name)
+            .display()
+            .to_string()
+    }
+
+    fn with_merchant(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        MERCHANT
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn merchant_setting_of(extra: &[(&str, &str)]) -> Result<Settings, SettingError> {
+        Settings::from_source(&Source::from_pairs(with_merchant(extra)))
+    }
+
+    #[test]
+    fn a_p12_certificate_needs_no_key_and_opens_with_the_merchant_id() {
+        let p12 = test_cert("apiclient_cert.p12");
+        let s = merchant_setting_of(&[("WECHAT_CLIENT_CERT", &p12)]).unwrap();
+        let wechat = s.wechat.unwrap();
+        assert_eq!(
+            wechat.client_cert.map(|p| p.display().to_string()),
+            Some(p12.clone())
+        );
+        assert!(wechat.client_key.is_none() && wechat.client_p12_password.is_none());
+        let s = merchant_setting_of(&[
+            ("WECHAT_CLIENT_CERT", &p12),
+            ("WECHAT_CLIENT_P12_PASSWORD", "10000100"),
+        ]);
+        assert!(s.is_ok());
+    }
+
+    #[test]
+    fn a_wrong_p12_password_names_its_setting() {
+        let p12 = test_cert("apiclient_cert.p12");
+        let err = merchant_setting_of(&[
+            ("WECHAT_CLIENT_CERT", &p12),
+            ("WECHAT_CLIENT_P12_PASSWORD", "wrong-password"),
+        ])
+        .err()
+        .unwrap();
+        assert_eq!(err.setting, "WECHAT_CLIENT_P12_PASSWORD");
+        assert!(!err.to_string().contains("wrong-password"), "{err}");
+        // No password given and the merchant id does not open it: the same setting is named.
+        let mut pairs = with_merchant(&[("WECHAT_CLIENT_CERT", &p12)]);
+        pairs[0].1 = "10000199".into();
+        let err = Settings::from_source(&Source::from_pairs(pairs))
+            .err()
+            .unwrap();
+        assert_eq!(err.setting, "WECHAT_CLIENT_P12_PASSWORD");
+        assert!(err.to_string().contains("merchant id"), "{err}");
+    }
+
+    #[test]
+    fn certificate_and_key_files_are_checked_as_a_pair() {
+        let p12 = test_cert("apiclient_cert.p12");
+        let pem = test_cert("apiclient_cert.pem");
+        let key = test_cert("apiclient_key.pem");
+        let named = |extra: &[(&str, &str)]| match merchant_setting_of(extra) {
+            Ok(_) => "accepted".to_string(),
+            Err(e) => e.setting,
+        };
+        assert_eq!(
+            named(&[("WECHAT_CLIENT_CERT", &pem), ("WECHAT_CLIENT_KEY", &key)]),
+            "accepted"
+        );
+        assert_eq!(named(&[("WECHAT_CLIENT_CERT", &pem)]), "WECHAT_CLIENT_KEY");
+        assert_eq!(named(&[("WECHAT_CLIENT_KEY", &key)]), "WECHAT_CLIENT_CERT");
+        assert_eq!(
+            named(&[("WECHAT_CLIENT_CERT", &p12), ("WECHAT_CLIENT_KEY", &key)]),
+            "WECHAT_CLIENT_KEY"
+        );
+        let modern = test_cert("modern_aes.p12");
+        assert_eq!(
+            named(&[("WECHAT_CLIENT_CERT", &modern)]),
+            "WECHAT_CLIENT_CERT"
         );
     }
 

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod mtls;
 pub mod notify;
 pub mod staff;
 pub mod wait;
@@ -148,6 +149,17 @@ impl TestApp {
         extra: &[(&str, &str)],
         make_router: impl FnOnce(AppState) -> axum::Router,
     ) -> Self {
+        Self::spawn_adjusted(db, extra, |_| {}, make_router).await
+    }
+
+    /// [`Self::spawn_on`], with the settings adjusted where no environment variable reaches
+    /// (e.g. a test CA to trust).
+    pub async fn spawn_adjusted(
+        db: TestDb,
+        extra: &[(&str, &str)],
+        adjust: impl FnOnce(&mut Settings),
+        make_router: impl FnOnce(AppState) -> axum::Router,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -162,7 +174,9 @@ impl TestApp {
             ("EXAMDESK_SIM_TIME_SCALE".into(), "0.001".into()),
         ];
         pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let settings = Settings::from_source(&Source::from_pairs(pairs)).expect("test settings");
+        let mut settings =
+            Settings::from_source(&Source::from_pairs(pairs)).expect("test settings");
+        adjust(&mut settings);
         // With merchant settings the app talks to a WeChat (simulator) of the test's; else demo mode.
         let demo = !extra.iter().any(|(k, _)| *k == "WECHAT_MCH_ID");
         let state = examdesk::app::prepare(settings, demo)

@@ -249,6 +249,32 @@ async fn bad_settings_stop_start_up_with_one_line_naming_the_setting() {
 }
 
 #[tokio::test]
+async fn a_p12_certificate_with_a_wrong_password_stops_start_up_naming_the_setting() {
+    let db = TestDb::new().await;
+    let p12 = crate::common::mtls::merchant_p12().display().to_string();
+    let merchant = [
+        ("WECHAT_APPID", examdesk::demo::DEMO_APPID),
+        ("WECHAT_APP_SECRET", examdesk::demo::DEMO_APP_SECRET),
+        ("WECHAT_MCH_ID", examdesk::demo::DEMO_MCH_ID),
+        ("WECHAT_API_KEY", examdesk::demo::DEMO_API_KEY),
+        ("WECHAT_CLIENT_CERT", p12.as_str()),
+        ("WECHAT_CLIENT_P12_PASSWORD", "not-the-password"),
+    ];
+    let out = examdesk(&db, &["serve"], &merchant, None);
+    assert_fails_naming(&out, "WECHAT_CLIENT_P12_PASSWORD");
+    assert!(
+        !stderr(&out).contains("not-the-password"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("apiclient_cert.p12"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
 async fn a_bind_address_in_use_is_named() {
     let db = TestDb::new().await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

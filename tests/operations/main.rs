@@ -9,3 +9,4 @@ mod bill;
 mod cli;
 mod faults;
 mod instances;
+mod mtls;

@@ -5,6 +5,7 @@
 mod common;
 
 mod client;
+mod mtls;
 mod props;
 mod simulator;
 mod support;

@@ -11,6 +11,7 @@ mod login;
 mod notifier;
 mod page;
 mod state;
+mod tls;
 mod wire;
 
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ pub use faults::{FailWith, Faults, Stats};
 pub use notifier::NOTIFY_SCHEDULE_SECS;
 use state::Books;
 pub use state::PayRefusal;
+pub use tls::SimulatorTls;
 use wechat_pay_v2::pay::TradeState;
 use wechat_pay_v2::{Secret, SignType, WechatConfig};
 
@@ -212,6 +214,15 @@ impl Simulator {
             }
         });
         Ok(format!("http://{addr}"))
+    }
+
+    /// Serves the simulator over HTTPS on 127.0.0.1 at a free port, checking merchant
+    /// certificates like WeChat; returns its base URL (`https://127.0.0.1:…`).
+    pub async fn spawn_tls_on_loopback(&self, tls: SimulatorTls) -> std::io::Result<String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tls::serve(listener, self.router(), tls)?;
+        Ok(format!("https://{addr}"))
     }
 
     /// Pays an order (by prepay_id or out_trade_no) and sends its notify;

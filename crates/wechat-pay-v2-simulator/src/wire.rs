@@ -1,5 +1,6 @@
 //! The Pay API v2 routes: parse, check like WeChat, answer signed.
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -7,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::faults::{Api, FailWith};
 use super::state::{Books, Fields, Refusal};
+use super::tls::OverTls;
 use super::{Simulator, lock, notifier};
 use wechat_pay_v2::bill::BillType;
 use wechat_pay_v2::{SignType, nonce_str, sign, xml};
@@ -32,9 +34,18 @@ pub(super) async fn close_order(State(sim): State<Simulator>, body: Bytes) -> Re
     .await
 }
 
-/// Real WeChat also demands the merchant certificate here; over plain HTTP the
-/// simulator cannot see TLS, so it takes the refund without it.
-pub(super) async fn refund(State(sim): State<Simulator>, body: Bytes) -> Response {
+/// WeChat demands the merchant certificate here. Over the simulator's HTTPS listener a request
+/// without one is refused; over plain HTTP (tests and the demo) the simulator cannot see TLS, so
+/// it takes the refund without it.
+pub(super) async fn refund(
+    State(sim): State<Simulator>,
+    over_tls: Option<Extension<OverTls>>,
+    body: Bytes,
+) -> Response {
+    if over_tls.is_some_and(|Extension(tls)| !tls.merchant_certificate) {
+        lock(&sim.inner.stats).count(Api::Refund);
+        return fail("请求未携带商户API证书，请检查证书配置");
+    }
     let mut created = None;
     let response = handle(&sim, Api::Refund, &body, |books, p, _| {
         let no = p.get("out_refund_no").cloned().unwrap_or_default();

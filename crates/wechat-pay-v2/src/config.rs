@@ -117,10 +117,16 @@ pub struct WechatConfig {
     pub pay_base_url: String,
     /// Base of `/sns/jscode2session`, without a trailing slash.
     pub api_base_url: String,
-    /// Merchant certificate (`apiclient_cert.pem`) for the refund's mutual TLS.
+    /// Merchant certificate for the refund's mutual TLS: `apiclient_cert.pem`, or WeChat's
+    /// `apiclient_cert.p12` (then no key file).
     pub client_cert: Option<PathBuf>,
     /// Merchant private key (`apiclient_key.pem`) for the refund's mutual TLS.
     pub client_key: Option<PathBuf>,
+    /// Password of a `.p12` certificate; `None` means the merchant id, as WeChat issues them.
+    pub client_p12_password: Option<Secret>,
+    /// PEM certificates trusted as roots besides the system's, for a WeChat stand-in (a simulator
+    /// over HTTPS in tests) or a TLS-inspecting proxy.
+    pub extra_root_certs: Vec<PathBuf>,
 }
 
 impl WechatConfig {
@@ -141,6 +147,8 @@ impl WechatConfig {
             api_base_url: DEFAULT_API_BASE_URL.to_owned(),
             client_cert: None,
             client_key: None,
+            client_p12_password: None,
+            extra_root_certs: Vec::new(),
         }
     }
 
@@ -165,6 +173,8 @@ impl fmt::Debug for WechatConfig {
             .field("api_base_url", &self.api_base_url)
             .field("client_cert", &self.client_cert)
             .field("client_key", &self.client_key)
+            .field("client_p12_password", &self.client_p12_password)
+            .field("extra_root_certs", &self.extra_root_certs)
             .finish()
     }
 }

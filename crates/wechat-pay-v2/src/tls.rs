@@ -3,6 +3,10 @@
 //! Every client gets its own rustls configuration with the `ring` provider, so the crate works
 //! whether or not the program installed a process-wide provider, and never installs one itself.
 
+mod p12;
+
+pub use p12::P12Error;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -54,6 +58,40 @@ impl ClientIdentity {
     }
 }
 
+impl ClientIdentity {
+    /// Reads WeChat's `apiclient_cert.p12` (legacy PKCS#12; the password is the merchant id
+    /// unless the merchant changed it).
+    pub fn from_p12_file(path: &Path, password: &str) -> Result<Self, String> {
+        Self::from_p12(&read(path)?, password).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Decodes a PKCS#12 file's bytes.
+    pub fn from_p12(bytes: &[u8], password: &str) -> Result<Self, P12Error> {
+        let (chain, key) = p12::decode(bytes, password)?;
+        Ok(Self { chain, key })
+    }
+
+    /// The certificate chain, the key's own certificate first.
+    pub fn certificates(&self) -> &[CertificateDer<'static>] {
+        &self.chain
+    }
+}
+
+/// Reads every certificate in a PEM file, for trusting roots beyond the system's.
+pub fn pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = read(path)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{}: no PEM certificate in the file",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -62,12 +100,22 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// A rustls client configuration that verifies servers with the system's roots and, when
-/// given, presents the merchant certificate.
-pub fn client_config(identity: Option<ClientIdentity>) -> Result<ClientConfig, String> {
+/// A rustls client configuration that verifies servers with the system's roots (and
+/// `extra_roots`) and, when given, presents the merchant certificate.
+pub fn client_config(
+    identity: Option<ClientIdentity>,
+    extra_roots: &[CertificateDer<'static>],
+) -> Result<ClientConfig, String> {
     let provider = provider();
-    let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
-        .map_err(|e| format!("system certificate store: {e}"))?;
+    let verifier = if extra_roots.is_empty() {
+        rustls_platform_verifier::Verifier::new(provider.clone())
+    } else {
+        rustls_platform_verifier::Verifier::new_with_extra_roots(
+            extra_roots.iter().cloned(),
+            provider.clone(),
+        )
+    }
+    .map_err(|e| format!("system certificate store: {e}"))?;
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
@@ -85,5 +133,13 @@ pub fn client_config(identity: Option<ClientIdentity>) -> Result<ClientConfig, S
 pub fn http_client_builder(
     identity: Option<ClientIdentity>,
 ) -> Result<reqwest::ClientBuilder, String> {
-    Ok(reqwest::Client::builder().tls_backend_preconfigured(client_config(identity)?))
+    http_client_builder_with_roots(identity, &[])
+}
+
+/// [`http_client_builder`], also trusting `extra_roots`.
+pub fn http_client_builder_with_roots(
+    identity: Option<ClientIdentity>,
+    extra_roots: &[CertificateDer<'static>],
+) -> Result<reqwest::ClientBuilder, String> {
+    Ok(reqwest::Client::builder().tls_backend_preconfigured(client_config(identity, extra_roots)?))
 }

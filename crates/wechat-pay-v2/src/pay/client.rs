@@ -9,8 +9,9 @@ use super::types::{
     UnifiedOrder,
 };
 use crate::fields::{FieldError, optional, optional_fen, required, required_fen};
-use crate::tls::{ClientIdentity, http_client_builder};
+use crate::tls::{ClientIdentity, P12Error, http_client_builder_with_roots, pem_certificates};
 use crate::{SignType, WechatConfig, nonce_str, sign, xml};
+use rustls::pki_types::CertificateDer;
 
 impl From<FieldError> for PayError {
     fn from(e: FieldError) -> Self {
@@ -69,13 +70,17 @@ impl PayClient {
                 .timeout(timeout)
                 .connect_timeout(timeout.min(Duration::from_secs(5)))
         };
-        let http = timeouts(http_client_builder(None).map_err(PayError::Certificate)?)
+        let roots = extra_roots(&config)?;
+        let builder = |identity| {
+            http_client_builder_with_roots(identity, &roots).map_err(PayError::Certificate)
+        };
+        let http = timeouts(builder(None)?)
             .build()
             .map_err(PayError::Transport)?;
         let cert_http = match (&config.client_cert, &config.client_key) {
-            (Some(cert), key) => {
-                let identity = load_identity(cert, key.as_deref())?;
-                timeouts(http_client_builder(Some(identity)).map_err(PayError::Certificate)?)
+            (Some(cert), _) => {
+                let identity = load_identity(&config, cert)?;
+                timeouts(builder(Some(identity))?)
                     .build()
                     .map_err(PayError::Transport)?
             }
@@ -406,21 +411,36 @@ pub(crate) fn check_answer(
     Ok(answer)
 }
 
-/// Reads the merchant certificate for mutual TLS: PEM certificate plus PEM key
-/// (or one PEM holding both). A PKCS#12 file is for the caller to decode
-/// (see [`ClientIdentity::from_der`]); here it is refused with the conversion.
-fn load_identity(cert: &Path, key: Option<&Path>) -> Result<ClientIdentity, PayError> {
+/// Reads the merchant certificate for mutual TLS: WeChat's `.p12` (by its extension; the
+/// password defaults to the merchant id), or a PEM certificate plus PEM key (or one PEM holding
+/// both).
+fn load_identity(config: &WechatConfig, cert: &Path) -> Result<ClientIdentity, PayError> {
     let is_p12 = cert
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("p12") || e.eq_ignore_ascii_case("pfx"));
-    if is_p12 {
-        return Err(PayError::Certificate(format!(
-            "{} is PKCS#12; convert it once with `openssl pkcs12 -in apiclient_cert.p12 -nodes -passin pass:<mch_id> -out apiclient.pem` (add -legacy on OpenSSL 3) and use the .pem",
-            cert.display()
-        )));
+    if !is_p12 {
+        return ClientIdentity::from_pem_files(cert, config.client_key.as_deref())
+            .map_err(PayError::Certificate);
     }
-    ClientIdentity::from_pem_files(cert, key).map_err(PayError::Certificate)
+    let password = config
+        .client_p12_password
+        .as_ref()
+        .map_or(config.mch_id.as_str(), |p| p.expose());
+    let bytes = std::fs::read(cert)
+        .map_err(|e| PayError::Certificate(format!("{}: {e}", cert.display())))?;
+    ClientIdentity::from_p12(&bytes, password).map_err(|e| match e {
+        P12Error::WrongPassword => PayError::CertificatePassword(cert.to_path_buf()),
+        other => PayError::Certificate(format!("{}: {other}", cert.display())),
+    })
+}
+
+fn extra_roots(config: &WechatConfig) -> Result<Vec<CertificateDer<'static>>, PayError> {
+    let mut roots = Vec::new();
+    for path in &config.extra_root_certs {
+        roots.extend(pem_certificates(path).map_err(PayError::Certificate)?);
+    }
+    Ok(roots)
 }
 
 #[cfg(test)]
@@ -493,17 +513,6 @@ mod tests {
             check_answer(&config(), &signed(paid, &"k".repeat(32))),
             Err(PayError::OrderPaid)
         ));
-    }
-
-    #[test]
-    fn p12_certificate_is_refused_with_a_conversion_hint() {
-        let mut c = config();
-        c.client_cert = Some("/nonexistent/apiclient_cert.p12".into());
-        let err = PayClient::new(c)
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(err.contains("openssl pkcs12"), "{err}");
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub enum PayError {
     Bill(#[source] crate::bill::BillError),
     #[error("merchant certificate: {0}")]
     Certificate(String),
+    /// The `.p12` is intact but its password is not the one given (by default the merchant id).
+    #[error("merchant certificate {}: the password does not open it", .0.display())]
+    CertificatePassword(std::path::PathBuf),
 }
 
 impl PayError {
