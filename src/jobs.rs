@@ -3,6 +3,8 @@
 //!
 //! - holds that ended: query WeChat first (a payment is recorded), otherwise close the order at
 //!   WeChat and release the seat;
+//! - orders of cancelled registrations that were too young to close then: closed at WeChat once
+//!   it lets them be (a payment found on the way is recorded as paid after cancellation);
 //! - orders with no notify after a few minutes: query WeChat, so a lost notify still ends paid;
 //! - paid registrations still without a seat; refunds to send again or to ask about.
 
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use crate::db::{orders, registrations, seating};
 use crate::domain::states::RegistrationStatus;
-use crate::payments::reconcile::{self, Expiry, QueryResult};
+use crate::payments::reconcile::{self, Close, Expiry, QueryResult};
 use crate::payments::{PaymentError, Payments};
 
 /// An order is queried when it has waited this long for its notify…
@@ -98,6 +100,18 @@ pub async fn run_once(payments: &Payments, at: i64) -> Result<Report, sqlx::Erro
                     Expiry::Paid => Done::Recovered,
                     Expiry::Closed => Done::Closed,
                     Expiry::TooYoungToClose => Done::Nothing,
+                })
+        })
+        .await?;
+    }
+    for id in orders::close_due_ids(db, at, BATCH).await? {
+        with_claim(payments, id, at, &mut report, |order| async move {
+            reconcile::close_deferred(payments, &order, at)
+                .await
+                .map(|done| match done {
+                    Close::Closed => Done::Closed,
+                    Close::Paid(_) => Done::Recovered,
+                    Close::TooYoung => Done::Nothing,
                 })
         })
         .await?;

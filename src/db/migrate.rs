@@ -42,6 +42,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0005_bill_checks.sql"),
         postgres: include_str!("../../migrations/postgres/0005_bill_checks.sql"),
     },
+    Migration {
+        version: 6,
+        name: "close_later",
+        sqlite: include_str!("../../migrations/sqlite/0006_close_later.sql"),
+        postgres: include_str!("../../migrations/postgres/0006_close_later.sql"),
+    },
 ];
 
 /// Applies what is missing; returns how many migrations ran. Safe when several instances start at

@@ -19,10 +19,13 @@ pub struct Order {
     pub prepay_expires_at: Option<i64>,
     pub transaction_id: Option<String>,
     pub created_at: i64,
+    /// Set when a cancellation came before WeChat lets the order be closed: the jobs close it
+    /// from then on.
+    pub close_after: Option<i64>,
 }
 
 const COLUMNS: &str = "id, registration_id, out_trade_no, total_fee, sign_type, status, prepay_id, \
-     prepay_expires_at, transaction_id, created_at";
+     prepay_expires_at, transaction_id, created_at, close_after";
 
 fn from_row(row: &AnyRow) -> Result<Order, sqlx::Error> {
     Ok(Order {
@@ -36,6 +39,7 @@ fn from_row(row: &AnyRow) -> Result<Order, sqlx::Error> {
         prepay_expires_at: row.try_get("prepay_expires_at")?,
         transaction_id: row.try_get("transaction_id")?,
         created_at: row.try_get("created_at")?,
+        close_after: row.try_get("close_after")?,
     })
 }
 
@@ -180,6 +184,22 @@ pub async fn mark_closed(db: &Db, order_id: i64, at: i64) -> Result<bool, sqlx::
     Ok(done.rows_affected() == 1)
 }
 
+/// Leaves an open order to the jobs, to be closed at WeChat from `from` on (it was too young to
+/// close when its registration ended).
+pub async fn close_later(db: &Db, order_id: i64, from: i64, at: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE orders SET close_after = $2, updated_at = $3 WHERE id = $1 AND status IN ($4, $5)",
+    )
+    .bind(order_id)
+    .bind(from)
+    .bind(at)
+    .bind(OrderStatus::Created)
+    .bind(OrderStatus::Prepaid)
+    .execute(&db.write)
+    .await
+    .map(|_| ())
+}
+
 pub async fn mark_queried(db: &Db, order_id: i64, at: i64) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE orders SET last_queried_at = $2, claimed_by = NULL, claim_until = NULL WHERE id = $1")
         .bind(order_id)
@@ -223,7 +243,18 @@ pub async fn release_claim(db: &Db, order_id: i64) -> Result<(), sqlx::Error> {
 /// Open orders whose registration's hold has ended, oldest first: the job queries them and
 /// closes those still unpaid.
 pub async fn hold_ended_ids(db: &Db, at: i64, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
-    open_ids(db, "r.hold_expires_at <= $1", at, limit).await
+    open_ids(
+        db,
+        "r.hold_expires_at <= $1 AND o.close_after IS NULL",
+        at,
+        limit,
+    )
+    .await
+}
+
+/// Open orders left to be closed later whose time has come, oldest first.
+pub async fn close_due_ids(db: &Db, at: i64, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
+    open_ids(db, "o.close_after <= $1", at, limit).await
 }
 
 /// Prepaid orders within their hold whose notify is `overdue` seconds late and that were not
@@ -408,11 +439,30 @@ pub async fn finish_late(
 /// newer live registration of the same candidate or ID number stands in the way; otherwise flag
 /// it for a refund. The seat is taken first (the conditional UPDATE locks the exam's row) and
 /// handed back if the registration cannot be reinstated, so no statement can break a constraint.
+/// A registration the candidate cancelled is never reinstated: its payment waits for a refund.
 async fn reinstate_or_queue_refund(
     conn: &mut AnyConnection,
     registration_id: i64,
     at: i64,
 ) -> Result<PaymentOutcome, sqlx::Error> {
+    let cancelled = sqlx::query(
+        "UPDATE registrations SET needs_refund = 1, updated_at = $2, flags = flags || $3 \
+         WHERE id = $1 AND status = 'cancelled'",
+    )
+    .bind(registration_id)
+    .bind(at)
+    .bind(Flag::appended(&[Flag::PaidAfterCancel]))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if cancelled {
+        tracing::warn!(
+            registration_id,
+            "payment after the candidate cancelled: queued for refund"
+        );
+        return Ok(PaymentOutcome::RecordedNeedsRefund);
+    }
     let seat = sqlx::query(
         "UPDATE exams SET seats_taken = seats_taken + 1, updated_at = $2 \
          WHERE id = (SELECT exam_id FROM registrations WHERE id = $1) AND seats_taken < capacity",
@@ -427,7 +477,7 @@ async fn reinstate_or_queue_refund(
         let back = sqlx::query(
             "UPDATE registrations SET status = 'paid', paid_at = $2, updated_at = $2, \
              flags = flags || $3 \
-             WHERE id = $1 AND status IN ('expired', 'cancelled') \
+             WHERE id = $1 AND status = 'expired' \
              AND NOT EXISTS (SELECT 1 FROM registrations live WHERE live.exam_id = registrations.exam_id \
                  AND live.id <> registrations.id AND live.status IN ('under_review', 'pending_payment', 'paid', 'refunding') \
                  AND (live.candidate_id = registrations.candidate_id OR live.id_number = registrations.id_number))",

@@ -231,9 +231,10 @@ pub async fn release_unpaid(
     }
     give_back_seat(&mut tx, id, at).await?;
     // The open statuses stay literal: the partial index of open orders is how this finds them.
+    // An order left to be closed later stays open: WeChat can still take its payment.
     sqlx::query(
         "UPDATE orders SET status = $3, closed_at = $2, updated_at = $2 \
-         WHERE registration_id = $1 AND status IN ('created', 'prepaid')",
+         WHERE registration_id = $1 AND status IN ('created', 'prepaid') AND close_after IS NULL",
     )
     .bind(id)
     .bind(at)

@@ -367,6 +367,9 @@ pub enum Flag {
     PaidAfterExpiry,
     /// …and no seat was left for it.
     NoSeat,
+    /// The payment came after the candidate had cancelled (WeChat could not close the order yet):
+    /// it waits for a refund.
+    PaidAfterCancel,
     /// Characters of the ticket that no font has (printed as empty boxes).
     MissingGlyphs(String),
 }
@@ -389,6 +392,7 @@ impl Flag {
         match self {
             Self::PaidAfterExpiry => Cow::Borrowed("paid_after_expiry"),
             Self::NoSeat => Cow::Borrowed("no_seat"),
+            Self::PaidAfterCancel => Cow::Borrowed("paid_after_cancel"),
             Self::MissingGlyphs(chars) => Cow::Owned(format!("{MISSING_GLYPHS}{chars}")),
         }
     }
@@ -408,7 +412,7 @@ impl FromStr for Flag {
         {
             return Ok(Self::MissingGlyphs(chars.to_string()));
         }
-        [Self::PaidAfterExpiry, Self::NoSeat]
+        [Self::PaidAfterExpiry, Self::NoSeat, Self::PaidAfterCancel]
             .into_iter()
             .find(|flag| flag.text() == item)
             .ok_or_else(|| UnknownValue::new(FLAGS_COLUMN, item))
@@ -627,6 +631,7 @@ mod tests {
         for item in [
             Flag::PaidAfterExpiry,
             Flag::NoSeat,
+            Flag::PaidAfterCancel,
             Flag::MissingGlyphs("𠀀".into()),
         ] {
             assert_eq!(item.text().parse::<Flag>(), Ok(item));

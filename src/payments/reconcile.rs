@@ -8,8 +8,12 @@ use crate::payments::{PaymentError, Payments};
 use crate::util::now;
 use wechat_pay_v2::pay::{PayError, TradeState};
 
-/// WeChat refuses to close an order younger than this.
-pub const MIN_CLOSE_AGE: i64 = 5 * 60;
+/// WeChat refuses to close an order younger than this (in seconds).
+pub const MIN_CLOSE_AGE: i64 = wechat_pay_v2::pay::MIN_CLOSE_AGE.as_secs() as i64;
+
+/// How long a close that WeChat still found too young waits before the next try (our clock and
+/// WeChat's may differ by a little).
+const CLOSE_AGAIN_AFTER: i64 = 60;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum QueryResult {
@@ -17,6 +21,17 @@ pub enum QueryResult {
     NotPaid(TradeState),
     /// WeChat never saw the order (the unified order never reached it).
     Unknown,
+}
+
+/// What asking WeChat to close an order came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Close {
+    /// Closed (or WeChat never had it): it can no longer be paid.
+    Closed,
+    /// Still open and payable: WeChat found it too young to close.
+    TooYoung,
+    /// WeChat had a payment; it is recorded.
+    Paid(PaymentOutcome),
 }
 
 /// Queries the order; a payment WeChat confirms (with the right amount) is recorded.
@@ -64,8 +79,10 @@ pub async fn query_and_record(
     Ok(QueryResult::Paid(outcome))
 }
 
-/// Closes the registration's open order at WeChat (if any) so that it can no longer be paid.
-/// A payment found on the way is recorded instead, and the caller is told it is paid.
+/// Makes the registration's open order (if any) unpayable before its seat is released, or, while
+/// WeChat would still refuse to close it, leaves it open for the jobs to close later: a payment
+/// that still comes is then recorded as paid after cancellation. A payment found on the way is
+/// recorded instead, and the caller is told it is paid.
 pub async fn close_before_release(
     payments: &Payments,
     registration_id: i64,
@@ -73,25 +90,71 @@ pub async fn close_before_release(
     let Some(order) = orders::open_for_registration(&payments.db, registration_id).await? else {
         return Ok(());
     };
-    close_order(payments, &order).await
+    let at = now();
+    if at - order.created_at < MIN_CLOSE_AGE {
+        // WeChat would refuse the close; what it knows of the order decides instead.
+        return match query_and_record(payments, &order).await? {
+            QueryResult::Paid(_) => Err(PaymentError::AlreadyPaid),
+            QueryResult::Unknown => {
+                orders::mark_closed(&payments.db, order.id, at).await?;
+                Ok(())
+            }
+            QueryResult::NotPaid(_) => {
+                let from = order.created_at + MIN_CLOSE_AGE;
+                orders::close_later(&payments.db, order.id, from, at).await?;
+                Ok(())
+            }
+        };
+    }
+    match close_order(payments, &order).await? {
+        Close::Closed => Ok(()),
+        Close::TooYoung => {
+            orders::close_later(&payments.db, order.id, at + CLOSE_AGAIN_AFTER, at).await?;
+            Ok(())
+        }
+        Close::Paid(_) => Err(PaymentError::AlreadyPaid),
+    }
 }
 
-async fn close_order(payments: &Payments, order: &Order) -> Result<(), PaymentError> {
+/// Closes an order at WeChat. ORDERPAID is taken as paid only when the query says so: WeChat
+/// answers it to a close of an order younger than 5 minutes too.
+async fn close_order(payments: &Payments, order: &Order) -> Result<Close, PaymentError> {
     let wechat = payments.wechat()?;
     match wechat.pay.close_order(&order.out_trade_no).await {
         Ok(()) | Err(PayError::OrderClosed | PayError::OrderNotExist) => {
             orders::mark_closed(&payments.db, order.id, now()).await?;
-            Ok(())
+            Ok(Close::Closed)
         }
-        Err(PayError::OrderPaid) => {
-            query_and_record(payments, order).await?;
-            Err(PaymentError::AlreadyPaid)
-        }
+        Err(PayError::OrderPaid) => match query_and_record(payments, order).await? {
+            QueryResult::Paid(outcome) => Ok(Close::Paid(outcome)),
+            QueryResult::NotPaid(state) => {
+                tracing::info!(out_trade_no = %order.out_trade_no, ?state,
+                    "close refused as ORDERPAID but the order is unpaid: too young, closing later");
+                Ok(Close::TooYoung)
+            }
+            QueryResult::Unknown => Err(PaymentError::Inconsistent(
+                "WeChat refused to close an order it does not know",
+            )),
+        },
         Err(e) => {
             tracing::warn!(error = %e, out_trade_no = %order.out_trade_no, "close order failed");
             Err(PaymentError::Wechat(e))
         }
     }
+}
+
+/// An order left to be closed later (its registration was cancelled while it was young): closed
+/// now if WeChat lets it, else tried again a little later.
+pub async fn close_deferred(
+    payments: &Payments,
+    order: &Order,
+    at: i64,
+) -> Result<Close, PaymentError> {
+    let done = close_order(payments, order).await?;
+    if done == Close::TooYoung {
+        orders::close_later(&payments.db, order.id, at + CLOSE_AGAIN_AFTER, at).await?;
+    }
+    Ok(done)
 }
 
 /// What [`expire`] did with an order whose hold had ended.
@@ -116,7 +179,11 @@ pub async fn expire(payments: &Payments, order: &Order, at: i64) -> Result<Expir
             if at - order.created_at < MIN_CLOSE_AGE {
                 return Ok(Expiry::TooYoungToClose);
             }
-            close_order(payments, order).await?;
+            match close_order(payments, order).await? {
+                Close::Closed => {}
+                Close::TooYoung => return Ok(Expiry::TooYoungToClose),
+                Close::Paid(_) => return Ok(Expiry::Paid),
+            }
         }
     }
     let expired = RegistrationStatus::Expired;

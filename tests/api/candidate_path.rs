@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
+use wechat_pay_v2::pay::{MIN_CLOSE_AGE, TradeState};
 use wechat_pay_v2::{SignType, sign, xml};
 
 use crate::common::notify::{notify_fields, post_all, signed};
@@ -11,7 +12,7 @@ use crate::common::{TestApp, id_number};
 
 const KEY: &str = examdesk::demo::DEMO_API_KEY;
 
-async fn registered(app: &TestApp, code: &str, exam_id: i64, seq: u32) -> (String, i64) {
+pub(crate) async fn registered(app: &TestApp, code: &str, exam_id: i64, seq: u32) -> (String, i64) {
     let token = app.login(code).await;
     let res = app.register(&token, exam_id, seq).await;
     assert_eq!(res.status(), 201);
@@ -20,7 +21,7 @@ async fn registered(app: &TestApp, code: &str, exam_id: i64, seq: u32) -> (Strin
     (token, body["id"].as_i64().unwrap())
 }
 
-async fn pay_args(app: &TestApp, token: &str, id: i64) -> Value {
+pub(crate) async fn pay_args(app: &TestApp, token: &str, id: i64) -> Value {
     let (status, body) = app
         .post_json(token, &format!("/api/v1/registrations/{id}/pay"))
         .await;
@@ -28,7 +29,7 @@ async fn pay_args(app: &TestApp, token: &str, id: i64) -> Value {
     body
 }
 
-fn prepay_id(args: &Value) -> String {
+pub(crate) fn prepay_id(args: &Value) -> String {
     args["package"]
         .as_str()
         .unwrap()
@@ -36,7 +37,7 @@ fn prepay_id(args: &Value) -> String {
         .to_string()
 }
 
-async fn send_notify(app: &TestApp, body: impl Into<reqwest::Body>) -> String {
+pub(crate) async fn send_notify(app: &TestApp, body: impl Into<reqwest::Body>) -> String {
     let res = app
         .http
         .post(app.at("/wechat/pay/notify"))
@@ -52,11 +53,11 @@ async fn send_notify(app: &TestApp, body: impl Into<reqwest::Body>) -> String {
     res.text().await.unwrap()
 }
 
-fn is_success(reply: &str) -> bool {
+pub(crate) fn is_success(reply: &str) -> bool {
     reply == wechat_pay_v2::notify::SUCCESS_REPLY
 }
 
-async fn order_of(app: &TestApp, registration_id: i64) -> (String, String) {
+pub(crate) async fn order_of(app: &TestApp, registration_id: i64) -> (String, String) {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT out_trade_no, status FROM orders WHERE registration_id = {registration_id} ORDER BY id DESC"
     )))
@@ -342,6 +343,8 @@ async fn an_expired_order_is_closed_once_and_frees_its_seat() {
     let full = app.register(&other, exam_id, 6).await;
     assert_eq!(full.status(), 409, "the only seat is held");
 
+    // The job is told a later time; WeChat's clock (scaled) must pass its 5 minutes as well.
+    tokio::time::sleep(app.simulator().config().scaled(MIN_CLOSE_AGE)).await;
     let after_ttl = examdesk::util::now() + 30 * 60 + 5;
     let report = examdesk::jobs::run_once(&app.state.payments, after_ttl)
         .await
@@ -568,7 +571,7 @@ async fn invalid_details_are_refused_field_by_field() {
 }
 
 #[tokio::test]
-async fn cancelling_closes_the_order_and_frees_the_seat() {
+async fn cancelling_a_just_placed_order_succeeds_and_the_job_closes_it_once_five_minutes_old() {
     let app = TestApp::spawn().await;
     let exam_id = app.exam("CET10").create().await;
     let (token, id) = registered(&app, "jack", exam_id, 10).await;
@@ -580,17 +583,44 @@ async fn cancelling_closes_the_order_and_frees_the_seat() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 204);
-    assert_eq!(app.simulator().stats().closeorder, 1);
-    assert!(
-        app.simulator().pay(&prepay_id(&args)).is_err(),
-        "a closed order cannot be paid"
-    );
+    assert_eq!(res.status(), 204, "the candidate's cancellation succeeds");
     let (_, body) = app
         .get_json(&token, &format!("/api/v1/registrations/{id}"))
         .await;
     assert_eq!(body["status"], "cancelled");
     assert_eq!(app.count("SELECT seats_taken FROM exams").await, 0);
+    // WeChat would refuse to close an order this young: it was not asked, and the order stays
+    // open (and watched) here.
+    assert_eq!(app.simulator().stats().closeorder, 0);
+    let at_wechat = app.simulator().order(&prepay_id(&args)).unwrap();
+    assert_eq!(at_wechat.trade_state, TradeState::NotPay);
+    assert_eq!(order_of(&app, id).await.1, "prepaid");
+
+    let report = examdesk::jobs::run_once(&app.state.payments, examdesk::util::now() + 60)
+        .await
+        .unwrap();
+    assert_eq!(report.closed, 0, "not before its 5 minutes: {report:?}");
+    assert_eq!(app.simulator().stats().closeorder, 0);
+
+    tokio::time::sleep(app.simulator().config().scaled(MIN_CLOSE_AGE)).await;
+    let five_minutes_on = examdesk::util::now() + MIN_CLOSE_AGE.as_secs() as i64 + 1;
+    let report = examdesk::jobs::run_once(&app.state.payments, five_minutes_on)
+        .await
+        .unwrap();
+    assert_eq!(report.closed, 1, "{report:?}");
+    assert_eq!(app.simulator().stats().closeorder, 1);
+    let at_wechat = app.simulator().order(&prepay_id(&args)).unwrap();
+    assert_eq!(at_wechat.trade_state, TradeState::Closed);
+    assert_eq!(order_of(&app, id).await.1, "closed");
+    assert!(
+        app.simulator().pay(&prepay_id(&args)).is_err(),
+        "a closed order cannot be paid"
+    );
+    let again = examdesk::jobs::run_once(&app.state.payments, five_minutes_on + 120)
+        .await
+        .unwrap();
+    assert_eq!(again.closed, 0);
+    assert_eq!(app.simulator().stats().closeorder, 1, "closed once");
 
     let (_, id2) = {
         let res = app.register(&token, exam_id, 10).await;

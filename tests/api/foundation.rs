@@ -28,7 +28,7 @@ async fn migrations_create_every_table_once() {
     let db = Db::connect(&test_db.url).await.unwrap();
     assert_eq!(
         db::migrate(&db).await.unwrap(),
-        5,
+        6,
         "every migration applies to a new database"
     );
     assert_eq!(
@@ -128,8 +128,8 @@ async fn the_exam_office_migration_keeps_what_was_there() {
     }
     assert_eq!(
         db::migrate(&db).await.unwrap(),
-        2,
-        "only 0004 and 0005 are new"
+        3,
+        "only 0004, 0005 and 0006 are new"
     );
     for (table, n) in [
         ("registrations", 1),

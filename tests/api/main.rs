@@ -6,6 +6,7 @@
 mod common;
 
 mod candidate_path;
+mod close_later;
 mod foundation;
 mod photos;
 mod tickets;

@@ -109,6 +109,8 @@ async fn the_expiry_job_on_two_instances_closes_each_order_once() {
         let via = if i % 2 == 0 { &a } else { &b };
         ordered(via, &format!("expire-{i}"), exam_id, 600 + i).await;
     }
+    // The jobs pass a later time; WeChat's own clock (scaled) must have reached its 5 minutes too.
+    tokio::time::sleep(sim.config().scaled(wechat_pay_v2::pay::MIN_CLOSE_AGE)).await;
     let later = examdesk::util::now() + 31 * 60;
     let (ra, rb) = tokio::join!(
         examdesk::jobs::run_once(&a.state.payments, later),

@@ -156,6 +156,15 @@ async fn close_order_and_its_errors() {
             .await
             .is_ok()
     );
+    // WeChat closes no order younger than 5 minutes (scaled here), and says ORDERPAID…
+    assert!(matches!(
+        pay.close_order("EXAM0006").await,
+        Err(PayError::OrderPaid)
+    ));
+    // …which only the query tells from a payment.
+    let status = pay.order_query("EXAM0006").await.map(|s| s.trade_state);
+    assert_eq!(status.ok(), Some(TradeState::NotPay));
+    tokio::time::sleep(sim.config().scaled(wechat_pay_v2::pay::MIN_CLOSE_AGE)).await;
     assert!(pay.close_order("EXAM0006").await.is_ok());
     let status = pay.order_query("EXAM0006").await.map(|s| s.trade_state);
     assert_eq!(status.ok(), Some(TradeState::Closed));
@@ -175,7 +184,7 @@ async fn close_order_and_its_errors() {
         sim.pay("EXAM0006").is_err(),
         "a closed order cannot be paid"
     );
-    assert_eq!(sim.stats().closeorder, 3);
+    assert_eq!(sim.stats().closeorder, 4);
 }
 
 #[tokio::test]

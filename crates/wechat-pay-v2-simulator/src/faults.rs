@@ -9,6 +9,30 @@ pub enum FailWith {
     Http500,
     /// A signed answer with `err_code` SYSTEMERROR (errcode -1 for jscode2session).
     SystemError,
+    /// `err_code` FREQUENCY_LIMITED: WeChat's rate limit.
+    FrequencyLimited,
+    /// `err_code` INVALID_REQ_TOO_MUCH: blocked for a while after many invalid requests.
+    InvalidReqTooMuch,
+    /// `err_code` BIZERR_NEED_RETRY: a refund caught in a concurrent change, to be sent again.
+    BizerrNeedRetry,
+}
+
+impl FailWith {
+    /// The `err_code` and `err_code_des` of a signed business refusal; `None` for HTTP 500.
+    pub(crate) fn refusal(self) -> Option<(&'static str, &'static str)> {
+        Some(match self {
+            FailWith::Http500 => return None,
+            FailWith::SystemError => ("SYSTEMERROR", "系统超时"),
+            FailWith::FrequencyLimited => ("FREQUENCY_LIMITED", "请求频率过高，请降低频率后重试"),
+            FailWith::InvalidReqTooMuch => (
+                "INVALID_REQ_TOO_MUCH",
+                "无效请求过多，请检查请求参数后稍后再试",
+            ),
+            FailWith::BizerrNeedRetry => {
+                ("BIZERR_NEED_RETRY", "退款业务流程错误，需要商户触发重试")
+            }
+        })
+    }
 }
 
 /// Switches that make the simulator misbehave the way WeChat sometimes does.
@@ -113,6 +137,25 @@ mod tests {
         assert_eq!(f.take_failure(), Some(FailWith::SystemError));
         f.fail_rate = 7.0; // clamped rather than a panic
         assert!(f.take_failure().is_some());
+    }
+
+    #[test]
+    fn injected_refusals_carry_wechats_codes_in_chinese() {
+        assert_eq!(FailWith::Http500.refusal(), None);
+        for (with, code) in [
+            (FailWith::SystemError, "SYSTEMERROR"),
+            (FailWith::FrequencyLimited, "FREQUENCY_LIMITED"),
+            (FailWith::InvalidReqTooMuch, "INVALID_REQ_TOO_MUCH"),
+            (FailWith::BizerrNeedRetry, "BIZERR_NEED_RETRY"),
+        ] {
+            let (got, desc) = with.refusal().unwrap_or_default();
+            assert_eq!(got, code);
+            assert!(!desc.is_ascii(), "{code}: {desc}");
+        }
+        let named: Faults =
+            serde_json::from_str(r#"{"fail_next":1,"fail_with":"invalid_req_too_much"}"#)
+                .unwrap_or_default();
+        assert_eq!(named.fail_with, FailWith::InvalidReqTooMuch);
     }
 
     #[test]

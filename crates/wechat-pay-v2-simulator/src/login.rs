@@ -48,7 +48,13 @@ pub(super) async fn jscode2session(
     }
     match failure {
         Some(FailWith::Http500) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-        Some(FailWith::SystemError) => return error(-1, "system error"),
+        Some(FailWith::SystemError | FailWith::BizerrNeedRetry) => {
+            return error(-1, "system error");
+        }
+        // The mini-program API's own word for a rate limit.
+        Some(FailWith::FrequencyLimited | FailWith::InvalidReqTooMuch) => {
+            return error(45011, "api minute-quota reach limit");
+        }
         None => {}
     }
     let config = &inner.config;

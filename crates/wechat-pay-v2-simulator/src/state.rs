@@ -1,6 +1,7 @@
 //! The simulator's books: orders and refunds, and WeChat's rules for them.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 use rand::RngExt;
 
@@ -44,6 +45,8 @@ pub(crate) struct Order {
     pub transaction_id: Option<String>,
     pub time_end: Option<String>,
     pub refunds: Vec<Refund>,
+    /// When it was placed, on the simulator's real clock (WeChat's time rules scale it).
+    pub placed: Instant,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +114,10 @@ fn valid_out_trade_no(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'|' | b'*'))
 }
+
+/// WeChat's own words for the close interval, as the simulator's ORDERPAID refusal of a young order.
+pub(crate) const TOO_YOUNG_TO_CLOSE: &str =
+    "订单生成后不能马上调用关单接口，最短调用时间间隔为5分钟";
 
 fn need<'a>(p: &'a Fields, key: &str) -> Result<&'a str, Refusal> {
     match p.get(key) {
@@ -317,6 +324,7 @@ impl Books {
             time_end: None,
             refunds: Vec::new(),
             content,
+            placed: Instant::now(),
         };
         let answer = prepay_answer(&order);
         self.by_prepay.insert(prepay_id, order.out_trade_no.clone());
@@ -325,7 +333,11 @@ impl Books {
     }
 
     pub fn order_query(&self, p: &Fields) -> Result<Fields, Refusal> {
-        let order = self.lookup(p)?;
+        // orderquery words an unknown transaction_id like an unknown order number.
+        let order = self.lookup(p).map_err(|r| match r.code {
+            "INVALID_TRANSACTIONID" => refuse("ORDERNOTEXIST", "订单不存在"),
+            _ => r,
+        })?;
         let mut f = Fields::new();
         f.insert("out_trade_no".into(), order.out_trade_no.clone());
         f.insert("trade_state".into(), order.state.as_str().into());
@@ -343,18 +355,29 @@ impl Books {
     }
 
     fn lookup(&self, p: &Fields) -> Result<&Order, Refusal> {
-        let found = match (p.get("out_trade_no"), p.get("transaction_id")) {
-            (Some(no), _) if !no.is_empty() => self.orders.get(no),
+        match (p.get("out_trade_no"), p.get("transaction_id")) {
+            (Some(no), _) if !no.is_empty() => self
+                .orders
+                .get(no)
+                .ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在")),
             (_, Some(tx)) if !tx.is_empty() => self
                 .orders
                 .values()
-                .find(|o| o.transaction_id.as_deref() == Some(tx.as_str())),
-            _ => return Err(refuse("PARAM_ERROR", "缺少参数out_trade_no")),
-        };
-        found.ok_or_else(|| refuse("ORDERNOTEXIST", "订单不存在"))
+                .find(|o| o.transaction_id.as_deref() == Some(tx.as_str()))
+                .ok_or_else(|| refuse("INVALID_TRANSACTIONID", "无效transaction_id")),
+            _ => Err(refuse("PARAM_ERROR", "缺少参数out_trade_no")),
+        }
     }
 
-    pub fn close_order(&mut self, p: &Fields) -> Result<Fields, Refusal> {
+    /// Closes an unpaid order at `now`, unless it is younger than `min_age` (WeChat's 5 minutes,
+    /// already scaled): WeChat has no code of its own for that and refuses it as ORDERPAID, with
+    /// its documented rule as the description.
+    pub fn close_order(
+        &mut self,
+        p: &Fields,
+        now: Instant,
+        min_age: Duration,
+    ) -> Result<Fields, Refusal> {
         let no = need(p, "out_trade_no")?;
         let order = self
             .orders
@@ -366,6 +389,9 @@ impl Books {
             }
             TradeState::Closed | TradeState::Revoked => {
                 Err(refuse("ORDERCLOSED", "订单已关闭，无法重复关闭"))
+            }
+            _ if now.saturating_duration_since(order.placed) < min_age => {
+                Err(refuse("ORDERPAID", TOO_YOUNG_TO_CLOSE))
             }
             _ => {
                 order.state = TradeState::Closed;
@@ -702,6 +728,127 @@ mod tests {
             Err("NOTENOUGH")
         );
         assert_eq!(books.order("E1").map(Order::refunded), Some(100));
+    }
+
+    fn close_params(no: &str) -> Fields {
+        Fields::from([("out_trade_no".to_owned(), no.to_owned())])
+    }
+
+    const FIVE_MINUTES: Duration = Duration::from_secs(300);
+
+    /// Books with one unpaid order E1, and when it was placed.
+    fn one_order() -> (Books, Instant) {
+        let mut books = Books::default();
+        let _ = books.unified_order(&order_params("E1", "100"), SignType::Md5);
+        let placed = books
+            .order("E1")
+            .map(|o| o.placed)
+            .unwrap_or_else(Instant::now);
+        (books, placed)
+    }
+
+    #[test]
+    fn a_young_order_is_refused_as_orderpaid_and_closes_once_five_minutes_old() {
+        let (mut books, placed) = one_order();
+        let refused = books.close_order(
+            &close_params("E1"),
+            placed + Duration::from_secs(299),
+            FIVE_MINUTES,
+        );
+        assert_eq!(
+            refused,
+            Err(Refusal {
+                code: "ORDERPAID",
+                desc: TOO_YOUNG_TO_CLOSE.to_owned()
+            })
+        );
+        assert_eq!(
+            books.order("E1").map(|o| o.state),
+            Some(TradeState::NotPay),
+            "a refused close leaves the order payable"
+        );
+        assert!(
+            books
+                .close_order(&close_params("E1"), placed + FIVE_MINUTES, FIVE_MINUTES)
+                .is_ok()
+        );
+        assert_eq!(books.order("E1").map(|o| o.state), Some(TradeState::Closed));
+        assert_eq!(
+            books
+                .close_order(&close_params("E1"), placed + FIVE_MINUTES, FIVE_MINUTES)
+                .map_err(|r| r.code),
+            Err("ORDERCLOSED")
+        );
+    }
+
+    #[test]
+    fn a_paid_order_is_orderpaid_whatever_its_age_with_other_words() {
+        let (mut books, placed) = one_order();
+        assert!(books.pay("E1").is_ok());
+        for age in [Duration::ZERO, FIVE_MINUTES * 2] {
+            let refusal = books.close_order(&close_params("E1"), placed + age, FIVE_MINUTES);
+            assert_eq!(refusal.as_ref().map_err(|r| r.code), Err("ORDERPAID"));
+            assert!(
+                refusal.is_err_and(|r| r.desc != TOO_YOUNG_TO_CLOSE),
+                "a paid order is told apart by its description"
+            );
+        }
+    }
+
+    #[test]
+    fn the_close_interval_follows_the_time_scale() {
+        let mut config = crate::SimulatorConfig::new("wx1", "s", "m1", "k");
+        config.time_scale = 0.001;
+        let min_age = config.scaled(wechat_pay_v2::pay::MIN_CLOSE_AGE);
+        assert_eq!(min_age, Duration::from_millis(300));
+        let (mut books, placed) = one_order();
+        assert!(
+            books
+                .close_order(
+                    &close_params("E1"),
+                    placed + Duration::from_millis(299),
+                    min_age
+                )
+                .is_err(),
+            "299 ms is under five scaled minutes"
+        );
+        assert!(
+            books
+                .close_order(
+                    &close_params("E1"),
+                    placed + Duration::from_millis(300),
+                    min_age
+                )
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_unknown_transaction_id_is_worded_per_api() {
+        let mut books = Books::default();
+        let by_tx = Fields::from([
+            (
+                "transaction_id".to_owned(),
+                "4200000000000000000000000000".to_owned(),
+            ),
+            ("out_refund_no".to_owned(), "R1".to_owned()),
+            ("total_fee".to_owned(), "100".to_owned()),
+            ("refund_fee".to_owned(), "100".to_owned()),
+        ]);
+        assert_eq!(
+            books.refund(&by_tx).map_err(|r| r.code),
+            Err("INVALID_TRANSACTIONID")
+        );
+        assert_eq!(
+            books.order_query(&by_tx).map_err(|r| r.code),
+            Err("ORDERNOTEXIST")
+        );
+        let mut query = by_tx.clone();
+        query.remove("out_refund_no");
+        assert_eq!(
+            books.refund_query(&query).map_err(|r| r.code),
+            Err("INVALID_TRANSACTIONID")
+        );
     }
 
     #[test]

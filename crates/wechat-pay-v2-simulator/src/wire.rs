@@ -28,8 +28,9 @@ pub(super) async fn order_query(State(sim): State<Simulator>, body: Bytes) -> Re
 }
 
 pub(super) async fn close_order(State(sim): State<Simulator>, body: Bytes) -> Response {
+    let min_age = sim.inner.config.scaled(wechat_pay_v2::pay::MIN_CLOSE_AGE);
     handle(&sim, Api::CloseOrder, &body, |books, p, _| {
-        books.close_order(p)
+        books.close_order(p, std::time::Instant::now(), min_age)
     })
     .await
 }
@@ -76,7 +77,7 @@ pub(super) async fn download_bill(State(sim): State<Simulator>, body: Bytes) -> 
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
-    if failure == Some(FailWith::SystemError) {
+    if failure.and_then(FailWith::refusal).is_some() {
         return fail("系统超时");
     }
     let date = request.get("bill_date").cloned().unwrap_or_default();
@@ -127,13 +128,12 @@ async fn handle(
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
-    let result = if failure == Some(FailWith::SystemError) {
-        Err(Refusal {
-            code: "SYSTEMERROR",
-            desc: "系统超时".into(),
-        })
-    } else {
-        business(&mut lock(&sim.inner.books), &request, sign_type)
+    let result = match failure.and_then(FailWith::refusal) {
+        Some((code, desc)) => Err(Refusal {
+            code,
+            desc: desc.into(),
+        }),
+        None => business(&mut lock(&sim.inner.books), &request, sign_type),
     };
     answer(sim, sign_type, result)
 }

@@ -114,6 +114,7 @@ fn flag_row(flag: &Flag) -> FlagRow {
     let (label, class) = match flag {
         Flag::PaidAfterExpiry => ("付款时已超过保留时间".into(), "wait"),
         Flag::NoSeat => ("付款后无座位可分配".into(), "bad"),
+        Flag::PaidAfterCancel => ("考生取消报名后付款：待退款".into(), "bad"),
         Flag::MissingGlyphs(chars) => (
             format!("姓名含字库缺字「{chars}」：准考证上印为空框，请人工核对"),
             "bad",

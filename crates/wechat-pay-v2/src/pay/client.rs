@@ -151,6 +151,12 @@ impl PayClient {
     /// Closes an unpaid order; its out_trade_no can never be paid afterwards.
     /// Not retried here: the caller decides what a second close after an
     /// unknown outcome means (it may answer ORDERCLOSED or ORDERPAID).
+    ///
+    /// WeChat refuses to close an order younger than [`MIN_CLOSE_AGE`](super::MIN_CLOSE_AGE) and publishes no error
+    /// code of its own for that: the refusal arrives as ORDERPAID (`PayError::OrderPaid`, with
+    /// the 5-minute rule in `err_code_des`). So ORDERPAID from here means "paid *or* too young":
+    /// query the order ([`PayClient::order_query`]) before taking it as paid; NOTPAY then means
+    /// "close again later".
     pub async fn close_order(&self, out_trade_no: &str) -> Result<(), PayError> {
         let params = BTreeMap::from([("out_trade_no".to_owned(), out_trade_no.to_owned())]);
         self.call("/pay/closeorder", params, false, Repeat::Never)

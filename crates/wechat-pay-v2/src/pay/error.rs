@@ -22,7 +22,10 @@ pub enum PayError {
     MissingField(&'static str),
     #[error("WeChat Pay answer has a bad {field}: {value:?}")]
     BadField { field: &'static str, value: String },
-    #[error("order already paid")]
+    /// ORDERPAID. From `closeorder` it also refuses an order younger than
+    /// [`MIN_CLOSE_AGE`](super::MIN_CLOSE_AGE), which WeChat has no code of its own for: there it
+    /// means "paid or too young", and only an order query tells which.
+    #[error("order already paid (or, from closeorder, too young to close)")]
     OrderPaid,
     #[error("order already closed")]
     OrderClosed,
@@ -38,6 +41,8 @@ pub enum PayError {
     NotEnough(String),
     #[error("refund does not exist")]
     RefundNotExist,
+    /// FREQUENCY_LIMITED, or INVALID_REQ_TOO_MUCH (too many invalid requests in a row): both
+    /// ask the merchant to slow down, and neither is helped by an immediate retry.
     #[error("too many requests: {0}")]
     FrequencyLimited(String),
     #[error("invalid request: {0}")]
@@ -75,7 +80,7 @@ impl PayError {
             "SYSTEMERROR" => PayError::SystemError(desc),
             "NOTENOUGH" => PayError::NotEnough(desc),
             "REFUNDNOTEXIST" => PayError::RefundNotExist,
-            "FREQUENCY_LIMITED" => PayError::FrequencyLimited(desc),
+            "FREQUENCY_LIMITED" | "INVALID_REQ_TOO_MUCH" => PayError::FrequencyLimited(desc),
             "INVALID_REQUEST" | "PARAM_ERROR" | "LACK_PARAMS" => PayError::InvalidRequest(desc),
             other => PayError::Business {
                 code: other.to_owned(),
@@ -114,6 +119,11 @@ mod tests {
             PayError::from_err_code("INVALID_REQUEST", "201 商户订单号重复"),
             PayError::InvalidRequest(d) if d == "201 商户订单号重复"
         ));
+        assert!(matches!(
+            PayError::from_err_code("INVALID_REQ_TOO_MUCH", "无效请求过多"),
+            PayError::FrequencyLimited(d) if d == "无效请求过多"
+        ));
+        assert!(!PayError::from_err_code("INVALID_REQ_TOO_MUCH", "").is_retryable());
         assert!(matches!(
             PayError::from_err_code("NOAUTH", "d"),
             PayError::Business { code, .. } if code == "NOAUTH"
