@@ -25,6 +25,8 @@ fn bad(setting: &str, problem: impl Into<String>) -> SettingError {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: SocketAddr,
+    /// The separate listener for `/metrics` (`EXAMDESK_METRICS_BIND`); `None`: no metrics.
+    pub metrics_bind: Option<SocketAddr>,
     pub database_url: String,
     pub public_url: String,
     pub data_dir: PathBuf,
@@ -235,6 +237,17 @@ impl Settings {
                 format!("not an address:port, got {bind_text:?} (e.g. 127.0.0.1:8080)"),
             )
         })?;
+        let metrics_bind = source
+            .get("EXAMDESK_METRICS_BIND")
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    bad(
+                        "EXAMDESK_METRICS_BIND",
+                        format!("not an address:port, got {v:?} (e.g. 127.0.0.1:9090)"),
+                    )
+                })
+            })
+            .transpose()?;
         let database_url = check_database_url(
             source
                 .get("EXAMDESK_DATABASE_URL")
@@ -364,6 +377,7 @@ impl Settings {
             sim_time_scale,
             job_interval_seconds,
             bind,
+            metrics_bind,
             database_url,
             public_url,
             data_dir,
@@ -481,6 +495,7 @@ mod tests {
         assert_eq!(s.order_ttl_minutes, 30);
         assert_eq!(s.login_per_minute, 60);
         assert!(s.wechat.is_none(), "no merchant id means demo mode");
+        assert_eq!(s.metrics_bind, None, "no metrics unless asked for");
     }
 
     #[test]
@@ -519,6 +534,10 @@ mod tests {
             "EXAMDESK_TRUSTED_PROXY"
         );
         assert_eq!(setting_of(&[("WECHAT_MCH_ID", "10000100")]), "WECHAT_APPID");
+        assert_eq!(
+            setting_of(&[("EXAMDESK_METRICS_BIND", "9090")]),
+            "EXAMDESK_METRICS_BIND"
+        );
         assert_eq!(
             setting_of(&[("EXAMDESK_SQLITE_SYNCHRONOUS", "OFF")]),
             "EXAMDESK_SQLITE_SYNCHRONOUS"

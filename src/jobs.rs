@@ -74,11 +74,20 @@ pub async fn daily_bill(payments: &Payments, at: i64) {
             return;
         }
     }
-    match crate::payments::daily_bill::reconcile_day(payments, &day, false).await {
+    use crate::payments::daily_bill::{BillCheckError, reconcile_day};
+    let run = JobRun::start("daily_bill", &Report::default());
+    let reconciled = reconcile_day(payments, &day, false).await;
+    // Another instance on the day is no failure; a bill that could not be had is one.
+    run.record(match &reconciled {
+        Ok(report) => report.state == BillCheckState::Failed,
+        Err(BillCheckError::Busy(_)) => false,
+        Err(_) => true,
+    });
+    match reconciled {
         Ok(report) => {
             tracing::info!(day, state = %report.state, findings = report.findings.len(), "daily bill job")
         }
-        Err(crate::payments::daily_bill::BillCheckError::Busy(_)) => {}
+        Err(BillCheckError::Busy(_)) => {}
         Err(e) => tracing::warn!(day, error = %e, "daily bill job failed; will try again"),
     }
 }
@@ -87,51 +96,118 @@ pub async fn daily_bill(payments: &Payments, at: i64) {
 pub async fn run_once(payments: &Payments, at: i64) -> Result<Report, sqlx::Error> {
     let db = &payments.db;
     let mut report = Report::default();
-    for id in registrations::holds_ended_without_order(db, at, BATCH).await? {
-        if registrations::release_unpaid(db, id, RegistrationStatus::Expired, at).await? {
-            report.expired += 1;
+    let run = JobRun::start("expire_holds", &report);
+    let expired = async {
+        for id in registrations::holds_ended_without_order(db, at, BATCH).await? {
+            if registrations::release_unpaid(db, id, RegistrationStatus::Expired, at).await? {
+                report.expired += 1;
+            }
+        }
+        Ok::<(), sqlx::Error>(())
+    }
+    .await;
+    run.finish(&report, expired)?;
+    let run = JobRun::start("expire_orders", &report);
+    let closed = async {
+        for id in orders::hold_ended_ids(db, at, BATCH).await? {
+            with_claim(payments, id, at, &mut report, |order| async move {
+                reconcile::expire(payments, &order, at)
+                    .await
+                    .map(|done| match done {
+                        Expiry::Paid => Done::Recovered,
+                        Expiry::Closed => Done::Closed,
+                        Expiry::TooYoungToClose => Done::Nothing,
+                    })
+            })
+            .await?;
+        }
+        Ok::<(), sqlx::Error>(())
+    }
+    .await;
+    run.finish(&report, closed)?;
+    let run = JobRun::start("close_later", &report);
+    let closed_later = async {
+        for id in orders::close_due_ids(db, at, BATCH).await? {
+            with_claim(payments, id, at, &mut report, |order| async move {
+                reconcile::close_deferred(payments, &order, at)
+                    .await
+                    .map(|done| match done {
+                        Close::Closed => Done::Closed,
+                        Close::Paid(_) => Done::Recovered,
+                        Close::TooYoung => Done::Nothing,
+                    })
+            })
+            .await?;
+        }
+        Ok::<(), sqlx::Error>(())
+    }
+    .await;
+    run.finish(&report, closed_later)?;
+    let run = JobRun::start("seat_paid", &report);
+    let seated = async {
+        for id in seating::unseated(db, BATCH).await? {
+            crate::ticketing::seat_after_payment(&payments.tickets, id).await;
+        }
+        Ok::<(), sqlx::Error>(())
+    }
+    .await;
+    run.finish(&report, seated)?;
+    let run = JobRun::start("query_unanswered", &report);
+    let queried = async {
+        for id in orders::unanswered_ids(db, at, QUERY_AFTER, QUERY_EVERY, BATCH).await? {
+            with_claim(payments, id, at, &mut report, |order| async move {
+                reconcile::query_and_record(payments, &order)
+                    .await
+                    .map(|r| match r {
+                        QueryResult::Paid(_) => Done::Recovered,
+                        _ => Done::Nothing,
+                    })
+            })
+            .await?;
+        }
+        Ok::<(), sqlx::Error>(())
+    }
+    .await;
+    run.finish(&report, queried)?;
+    let run = JobRun::start("refunds", &report);
+    let refunded = crate::payments::refunds::job_pass(payments, at).await;
+    run.finish(&report, refunded)?;
+    Ok(report)
+}
+
+/// One pass of one job, counted for operators (`examdesk_job_runs_total{job}`, …). A pass fails
+/// when it stops on an error or leaves an order it claimed unfinished.
+struct JobRun {
+    job: &'static str,
+    started: std::time::Instant,
+    failed_before: usize,
+}
+
+impl JobRun {
+    fn start(job: &'static str, report: &Report) -> Self {
+        Self {
+            job,
+            started: std::time::Instant::now(),
+            failed_before: report.failed,
         }
     }
-    for id in orders::hold_ended_ids(db, at, BATCH).await? {
-        with_claim(payments, id, at, &mut report, |order| async move {
-            reconcile::expire(payments, &order, at)
-                .await
-                .map(|done| match done {
-                    Expiry::Paid => Done::Recovered,
-                    Expiry::Closed => Done::Closed,
-                    Expiry::TooYoungToClose => Done::Nothing,
-                })
-        })
-        .await?;
+
+    fn finish<T, E>(self, report: &Report, result: Result<T, E>) -> Result<T, E> {
+        let failed = result.is_err() || report.failed > self.failed_before;
+        self.record(failed);
+        result
     }
-    for id in orders::close_due_ids(db, at, BATCH).await? {
-        with_claim(payments, id, at, &mut report, |order| async move {
-            reconcile::close_deferred(payments, &order, at)
-                .await
-                .map(|done| match done {
-                    Close::Closed => Done::Closed,
-                    Close::Paid(_) => Done::Recovered,
-                    Close::TooYoung => Done::Nothing,
-                })
-        })
-        .await?;
+
+    fn record(self, failed: bool) {
+        use crate::telemetry::names::{JOB_DURATION, JOB_FAILURES, JOB_RUNS};
+        let job = self.job;
+        metrics::counter!(JOB_RUNS, "job" => job).increment(1);
+        metrics::histogram!(JOB_DURATION, "job" => job)
+            .record(self.started.elapsed().as_secs_f64());
+        if failed {
+            metrics::counter!(JOB_FAILURES, "job" => job).increment(1);
+        }
     }
-    for id in seating::unseated(db, BATCH).await? {
-        crate::ticketing::seat_after_payment(&payments.tickets, id).await;
-    }
-    for id in orders::unanswered_ids(db, at, QUERY_AFTER, QUERY_EVERY, BATCH).await? {
-        with_claim(payments, id, at, &mut report, |order| async move {
-            reconcile::query_and_record(payments, &order)
-                .await
-                .map(|r| match r {
-                    QueryResult::Paid(_) => Done::Recovered,
-                    _ => Done::Nothing,
-                })
-        })
-        .await?;
-    }
-    crate::payments::refunds::job_pass(payments, at).await?;
-    Ok(report)
 }
 
 enum Done {

@@ -15,6 +15,7 @@ pub mod jobs;
 mod layering;
 pub mod payments;
 pub mod serve;
+pub mod telemetry;
 pub mod ticketing;
 pub mod util;
 

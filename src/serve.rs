@@ -9,13 +9,21 @@ use crate::http::AppState;
 pub async fn serve(settings: Settings, force_demo: bool) -> Result<(), String> {
     let demo = force_demo || settings.wechat.is_none();
     let listener = app::bind(&settings).await?;
+    let metrics = match settings.metrics_bind {
+        Some(bind) => Some(
+            crate::telemetry::start(bind, app::shutdown_signal())
+                .await?
+                .addr,
+        ),
+        None => None,
+    };
     let state = app::prepare(settings, demo).await?;
     let admin_line = if demo {
         Some(demo::ensure_demo(&state.db, &state.settings.data_dir).await?)
     } else {
         None
     };
-    print_banner(&state, admin_line.as_deref());
+    print_banner(&state, admin_line.as_deref(), metrics);
     if state.settings.job_interval_seconds > 0 {
         crate::jobs::spawn(
             state.payments.clone(),
@@ -54,7 +62,7 @@ pub async fn run_simulator(settings: Settings, bind: std::net::SocketAddr) -> Re
     }
 }
 
-fn print_banner(state: &AppState, admin_line: Option<&str>) {
+fn print_banner(state: &AppState, admin_line: Option<&str>, metrics: Option<std::net::SocketAddr>) {
     let s = &state.settings;
     let url = &s.public_url;
     let mode = if state.demo {
@@ -73,6 +81,9 @@ fn print_banner(state: &AppState, admin_line: Option<&str>) {
         println!("  WeChat sim     {url}/_sim/");
     }
     println!("  health         {url}/healthz");
+    if let Some(addr) = metrics {
+        println!("  metrics        http://{addr}/metrics  (its own listener)");
+    }
     println!("  database       {}", redact_url(&s.database_url));
     println!("  data folder    {}", s.data_dir.display());
     println!("Stop with Ctrl-C.");

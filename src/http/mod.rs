@@ -9,6 +9,7 @@ pub mod health;
 pub mod notify;
 pub mod rate_limit;
 pub mod request_log;
+pub mod route_metrics;
 mod state;
 
 pub use state::{AppState, build_app};

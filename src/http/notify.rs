@@ -33,9 +33,12 @@ async fn pay_notify(
                 .await
                 .body,
         ),
-        Err(_) => xml(wechat_pay_v2::notify::fail_reply(
-            "body too large or unreadable",
-        )),
+        Err(_) => {
+            crate::payments::notify::count("unreadable");
+            xml(wechat_pay_v2::notify::fail_reply(
+                "body too large or unreadable",
+            ))
+        }
     }
 }
 

@@ -36,5 +36,10 @@ pub fn build_app(state: AppState) -> Router {
         Some(sim) => router.nest("/_sim", sim.router()),
         None => router,
     };
+    // Only with a metrics listener: without one nobody reads the counts.
+    let router = match state.settings.metrics_bind {
+        Some(_) => super::route_metrics::layer(router),
+        None => router,
+    };
     super::request_log::layer(router)
 }

@@ -234,6 +234,7 @@ pub async fn reconcile_day(
             error: "",
         };
         bill_checks::finish(db, date, &outcome, &findings, now()).await?;
+        count_differences(&findings);
         return Ok(DayReport {
             date: date.to_string(),
             state,
@@ -282,6 +283,7 @@ pub async fn reconcile_day(
         error: "",
     };
     bill_checks::finish(db, date, &outcome, &findings, now()).await?;
+    count_differences(&findings);
     tracing::info!(date, state = %state, findings = findings.len(), "daily bill reconciled");
     Ok(DayReport {
         date: date.to_string(),
@@ -289,6 +291,18 @@ pub async fn reconcile_day(
         totals,
         findings,
     })
+}
+
+/// Counts a recorded run's findings by kind, for operators
+/// (`examdesk_reconciliation_differences_total{kind}`); a re-run of a day counts them again.
+fn count_differences(findings: &[Finding]) {
+    for finding in findings {
+        metrics::counter!(
+            crate::telemetry::names::RECONCILIATION_DIFFERENCES,
+            "kind" => finding.kind.as_str()
+        )
+        .increment(1);
+    }
 }
 
 /// A payment in the bill that we do not have as paid that day: ours but unrecorded (a lost

@@ -41,18 +41,55 @@ pub fn refusal(e: &NotifyError) -> Refusal {
 }
 
 pub async fn handle_pay_notify(payments: &Payments, body: &[u8]) -> Reply {
-    match process(payments, body).await {
-        Ok(reply) => reply,
+    let (reply, outcome) = match process(payments, body).await {
+        Ok(answered) => answered,
         Err(e) => {
             tracing::error!(error = %e, "pay notify could not be stored; WeChat will send it again");
-            fail("temporary failure, please retry")
+            (fail("temporary failure, please retry"), NOT_STORED)
         }
+    };
+    count(outcome);
+    reply
+}
+
+/// The outcome label of a notify not written because the database failed (WeChat resends it).
+const NOT_STORED: &str = "not_stored";
+
+/// Counts a notify by what became of it (`examdesk_notifies_total{outcome}`).
+pub fn count(outcome: &'static str) {
+    metrics::counter!(crate::telemetry::names::NOTIFIES, "outcome" => outcome).increment(1);
+}
+
+/// The metric label of what became of a notify: one per outcome the handler tells apart.
+fn outcome_label(outcome: &CallbackOutcome) -> &'static str {
+    match outcome {
+        CallbackOutcome::Paid => "recorded",
+        CallbackOutcome::AlreadyPaid => "duplicate",
+        CallbackOutcome::PaidAfterExpiry => "recorded_after_expiry",
+        CallbackOutcome::PaidNoSeat => "recorded_no_seat",
+        CallbackOutcome::PaymentFailed => "payment_failed",
+        CallbackOutcome::Refused(refusal) => refusal_label(*refusal),
+        CallbackOutcome::UnknownRefund | CallbackOutcome::Refund { .. } => "refund",
     }
 }
 
-async fn process(payments: &Payments, body: &[u8]) -> Result<Reply, String> {
+fn refusal_label(refusal: Refusal) -> &'static str {
+    match refusal {
+        Refusal::OtherTransaction => "other_transaction",
+        Refusal::SignTypeDiffers => "sign_type_differs",
+        Refusal::AmountMismatch => "amount_mismatch",
+        Refusal::UnknownOrder => "unknown_order",
+        Refusal::BadSignature => "bad_signature",
+        Refusal::OtherMerchant => "other_merchant",
+        Refusal::MalformedXml => "malformed",
+        Refusal::InvalidNotify => "invalid_notify",
+        Refusal::RefundMismatch => "refund_mismatch",
+    }
+}
+
+async fn process(payments: &Payments, body: &[u8]) -> Result<(Reply, &'static str), String> {
     let Ok(wechat) = payments.wechat() else {
-        return Ok(fail("payments are not configured"));
+        return Ok((fail("payments are not configured"), "not_configured"));
     };
     let writer = &payments.writer;
     let at = now();
@@ -65,20 +102,23 @@ async fn process(payments: &Payments, body: &[u8]) -> Result<Reply, String> {
             writer
                 .log(None, text, CallbackOutcome::Refused(refusal), at)
                 .await?;
-            return Ok(fail(refusal.reason()));
+            return Ok((fail(refusal.reason()), refusal_label(refusal)));
         }
     };
     let (order, applied) = match writer.notify(notify, text, at).await? {
         Done::Paid { order, applied } => (order, applied),
-        Done::Refused(reason) => return Ok(fail(reason)),
+        Done::Refused { refusal, reason } => return Ok((fail(reason), refusal_label(refusal))),
         // A failed payment at WeChat: kept, and acknowledged so that WeChat stops sending it.
-        Done::Logged => return Ok(success()),
+        Done::Logged => {
+            return Ok((success(), outcome_label(&CallbackOutcome::PaymentFailed)));
+        }
     };
     let no = order.out_trade_no.as_str();
     let outcome = applied.outcome;
+    let label = outcome_label(&callback_outcome(&outcome));
     if outcome == PaymentOutcome::ConflictingTransaction {
         tracing::error!(target: "alert", out_trade_no = no, "ALERT: second transaction for a paid order");
-        return Ok(fail("order already paid by another transaction"));
+        return Ok((fail("order already paid by another transaction"), label));
     }
     if outcome != PaymentOutcome::AlreadyRecorded {
         tracing::info!(
@@ -90,5 +130,5 @@ async fn process(payments: &Payments, body: &[u8]) -> Result<Reply, String> {
             crate::payments::reconcile::after_payment(payments, order.registration_id).await;
         }
     }
-    Ok(success())
+    Ok((success(), label))
 }

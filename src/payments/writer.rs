@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::db::orders::{self, Applied, Order, PaymentOutcome};
 use crate::db::{Backend, Db, payment_batch, seating};
 use crate::domain::states::{CallbackKind, CallbackOutcome, Refusal};
+use crate::telemetry::names;
 use wechat_pay_v2::notify::PayNotify;
 
 /// Most notifies written by one commit; bounds a transaction's size and its locks.
@@ -47,8 +48,11 @@ struct Queued {
 pub enum Done {
     /// The payment was applied (or found applied, or refused as a second transaction).
     Paid { order: Order, applied: Applied },
-    /// Refused and kept; the handler answers FAIL with this reason.
-    Refused(&'static str),
+    /// Refused and kept; the handler answers FAIL with `reason`.
+    Refused {
+        refusal: Refusal,
+        reason: &'static str,
+    },
     /// Kept, nothing to do: a failed payment at WeChat, or a logged callback.
     Logged,
 }
@@ -134,11 +138,14 @@ async fn run(db: Db, mut queue: mpsc::Receiver<Queued>) {
             batch.drain(..).map(|q| (q.request, q.reply)).unzip();
         let started = std::time::Instant::now();
         let written = write(&db, &requests).await;
+        let took = started.elapsed();
         tracing::debug!(
             notifies = requests.len(),
-            micros = started.elapsed().as_micros() as u64,
+            micros = took.as_micros() as u64,
             "payment batch"
         );
+        metrics::histogram!(names::PAYMENT_BATCH_SIZE).record(requests.len() as f64);
+        metrics::histogram!(names::PAYMENT_BATCH_DURATION).record(took.as_secs_f64());
         match written {
             Ok(done) => {
                 for (reply, done) in replies.into_iter().zip(done) {
@@ -232,7 +239,7 @@ async fn write(db: &Db, requests: &[Request]) -> Result<Vec<Done>, sqlx::Error> 
                             outcome: CallbackOutcome::Refused(refusal),
                             at: *at,
                         },
-                        Err(Done::Refused(reason)),
+                        Err(Done::Refused { refusal, reason }),
                     )
                 };
                 let (step, verdict) = match found.get(no) {
@@ -283,7 +290,9 @@ async fn write(db: &Db, requests: &[Request]) -> Result<Vec<Done>, sqlx::Error> 
         }
     }
     let applied = apply(&mut tx, db.backend, &steps).await?;
+    let committing = std::time::Instant::now();
     tx.commit().await?;
+    metrics::histogram!(names::PAYMENT_BATCH_COMMIT).record(committing.elapsed().as_secs_f64());
     Ok(verdicts
         .into_iter()
         .zip(applied)
@@ -615,7 +624,7 @@ mod tests {
                 Done::Paid { applied, .. } => {
                     format!("{:?} seated={}", applied.outcome, applied.seated)
                 }
-                Done::Refused(reason) => format!("refused: {reason}"),
+                Done::Refused { reason, .. } => format!("refused: {reason}"),
                 Done::Logged => "logged".into(),
             })
             .collect()

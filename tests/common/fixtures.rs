@@ -4,6 +4,13 @@ use examdesk::db::Db;
 use examdesk::domain::exam::NewExam;
 use image::{ImageEncoder, Rgb, RgbImage};
 
+/// Today in Beijing time as `YYYY-MM-DD`: the day WeChat (and the simulator) books what happens
+/// now, and the date `examdesk reconcile` takes.
+pub fn beijing_today() -> String {
+    let t = wechat_pay_v2::clock::china_now();
+    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
 /// A `w` × `h` JPEG whose pixels `pixel(x, y)` gives.
 pub fn jpeg_from(w: u32, h: u32, pixel: impl Fn(u32, u32) -> Rgb<u8>) -> Vec<u8> {
     let img = RgbImage::from_fn(w, h, pixel);

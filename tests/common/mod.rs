@@ -125,6 +125,8 @@ fn replace_db_name(url: &str, name: &str) -> String {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub url: String,
+    /// `http://…/metrics` of the app's metrics listener, when `EXAMDESK_METRICS_BIND` was given.
+    pub metrics_url: Option<String>,
     pub state: AppState,
     pub http: reqwest::Client,
     pub db: TestDb,
@@ -183,6 +185,16 @@ impl TestApp {
             .await
             .expect("app prepares");
         let router = make_router(state.clone());
+        let metrics_url = match state.settings.metrics_bind {
+            // Serves until the test's runtime ends, as the process's signal would end it.
+            Some(bind) => {
+                let metrics = examdesk::telemetry::start(bind, std::future::pending())
+                    .await
+                    .expect("metrics listener starts");
+                Some(format!("http://{}/metrics", metrics.addr))
+            }
+            None => None,
+        };
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(examdesk::app::serve(listener, router, async move {
             let _ = rx.await;
@@ -190,6 +202,7 @@ impl TestApp {
         Self {
             addr,
             url,
+            metrics_url,
             state,
             http: reqwest::Client::new(),
             db,

@@ -7,12 +7,8 @@ use examdesk::payments::daily_bill::day_range;
 use wechat_pay_v2_simulator::Faults;
 
 use crate::cli::examdesk;
+use crate::common::fixtures::beijing_today;
 use crate::common::staff::{registered, spawn, status_of};
-
-fn today() -> String {
-    let t = wechat_pay_v2::clock::china_now();
-    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
-}
 
 // The command runs as a child process and blocks its thread; the server answering it needs another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,7 +36,7 @@ async fn reconcile_records_a_lost_payment_and_reports_a_tampered_amount() {
         ("WECHAT_PAY_BASE_URL", base.as_str()),
         ("WECHAT_API_BASE_URL", base.as_str()),
     ];
-    let date = today();
+    let date = beijing_today();
     let out = examdesk(&app.db, &["reconcile", "--date", &date], &env, None);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -151,7 +147,7 @@ async fn the_job_reconciles_yesterday_once_after_ten() {
         ..Faults::default()
     });
     sim.pay(&lost.out_trade_no).expect("paid at WeChat");
-    let date = today();
+    let date = beijing_today();
     let (_, tomorrow, _) = day_range(&date).unwrap();
     let payments = &app.state.payments;
     examdesk::jobs::daily_bill(payments, tomorrow + 9 * 3600).await;
@@ -184,7 +180,7 @@ async fn finance_reads_and_reruns_the_reconciliation_page() {
     let (status, page) = get_text(&finance, app.at("/admin/reconciliation")).await;
     assert_eq!(status, 200);
     assert!(page.contains("还没有对账记录"));
-    let date = today();
+    let date = beijing_today();
     let res = finance
         .post(app.at("/admin/reconciliation/run"))
         .form(&[

@@ -4,6 +4,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod bill;
+pub mod call_metrics;
 pub mod clock;
 mod config;
 pub mod crypto;

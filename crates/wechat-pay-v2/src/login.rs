@@ -75,6 +75,17 @@ impl LoginClient {
     /// Exchanges a `wx.login` code. Not retried: a code is single-use, and a
     /// repeat after an unknown outcome would fail with 40163 anyway.
     pub async fn code_to_session(&self, code: &str) -> Result<WxSession, LoginError> {
+        let started = std::time::Instant::now();
+        let result = self.exchange(code).await;
+        crate::call_metrics::finished(
+            "jscode2session",
+            crate::call_metrics::login_result(&result),
+            started,
+        );
+        result
+    }
+
+    async fn exchange(&self, code: &str) -> Result<WxSession, LoginError> {
         let url = format!("{}/sns/jscode2session", self.base_url);
         let response = self
             .http

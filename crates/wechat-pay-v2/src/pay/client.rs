@@ -8,6 +8,7 @@ use super::types::{
     OrderStatus, Prepay, RefundAccepted, RefundRequest, RefundState, RefundStatus, TradeState,
     UnifiedOrder,
 };
+use crate::call_metrics;
 use crate::fields::{FieldError, optional, optional_fen, required, required_fen};
 use crate::tls::{ClientIdentity, P12Error, http_client_builder_with_roots, pem_certificates};
 use crate::{SignType, WechatConfig, nonce_str, sign, xml};
@@ -319,15 +320,20 @@ impl PayClient {
         };
         let mut wait = self.retry.backoff;
         let mut attempt = 1;
+        let (api, started) = (call_metrics::api_of(path), std::time::Instant::now());
         loop {
             match send().await {
                 Err(e) if e.is_retryable() && attempt < attempts => {
                     tracing::warn!(path, attempt, error = %e, "WeChat Pay call failed; trying again");
+                    call_metrics::retried(api);
                     tokio::time::sleep(wait).await;
                     wait = wait.saturating_mul(2);
                     attempt += 1;
                 }
-                other => return other,
+                other => {
+                    call_metrics::finished(api, call_metrics::pay_result(&other), started);
+                    return other;
+                }
             }
         }
     }
