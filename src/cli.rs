@@ -98,7 +98,10 @@ pub enum ExamCommand {
 }
 
 pub fn load_settings(cli: &Cli) -> Result<Settings, String> {
-    let source = Source::load(Some(&cli.config)).map_err(|e| e.to_string())?;
+    let mut source = Source::load(Some(&cli.config)).map_err(|e| e.to_string())?;
+    if matches!(cli.command, Some(Command::Serve { demo: true })) {
+        source = source.without_merchant();
+    }
     Settings::from_source(&source).map_err(|e| e.to_string())
 }
 

@@ -98,6 +98,14 @@ impl Source {
         Ok(Self { values })
     }
 
+    /// The same values without the merchant settings: `serve --demo` ignores them.
+    pub fn without_merchant(mut self) -> Self {
+        for key in MERCHANT_SETTINGS {
+            self.values.remove(key);
+        }
+        self
+    }
+
     pub fn from_pairs<I, K, V>(pairs: I) -> Self
     where
         I: IntoIterator<Item = (K, V)>,
@@ -221,6 +229,35 @@ fn check_certificate(
     }
 }
 
+/// The settings that make production mode: all of them, or none (demo mode).
+pub const MERCHANT_SETTINGS: [&str; 4] = [
+    "WECHAT_APPID",
+    "WECHAT_APP_SECRET",
+    "WECHAT_MCH_ID",
+    "WECHAT_API_KEY",
+];
+
+/// Some merchant settings without the others would start demo mode, whose published key lets
+/// anyone mark an order paid; so a partial set is refused, naming every missing setting.
+pub fn check_merchant_complete(source: &Source) -> Result<(), SettingError> {
+    let (present, missing): (Vec<&str>, Vec<&str>) = MERCHANT_SETTINGS
+        .iter()
+        .partition(|key| source.get(key).is_some());
+    match missing.first() {
+        Some(first) if !present.is_empty() => Err(bad(
+            first,
+            format!(
+                "missing while {} set: production needs all of {} (missing: {}); \
+                 set none of them, or pass --demo, for demo mode",
+                present.join(", "),
+                MERCHANT_SETTINGS.join(", "),
+                missing.join(", ")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn require(source: &Source, key: &str) -> Result<String, SettingError> {
     source
         .get(key)
@@ -284,6 +321,7 @@ impl Settings {
                 format!("must be exactly 32 characters, got {}", key.chars().count()),
             ));
         }
+        check_merchant_complete(source)?;
         let p12_password = source.get("WECHAT_CLIENT_P12_PASSWORD").map(Secret::new);
         check_certificate(
             client_cert.as_deref(),
@@ -453,14 +491,10 @@ fn parse_number(source: &Source, key: &str, default: i64) -> Result<i64, Setting
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
+    // create_new: two instances starting at once must not each write a different secret.
+    let mut file = crate::util::private_file_options()
+        .create_new(true)
+        .open(path)?;
     file.write_all(contents.as_bytes())
 }
 
@@ -496,6 +530,26 @@ mod tests {
         assert_eq!(s.login_per_minute, 60);
         assert!(s.wechat.is_none(), "no merchant id means demo mode");
         assert_eq!(s.metrics_bind, None, "no metrics unless asked for");
+    }
+
+    #[test]
+    fn merchant_settings_without_the_merchant_id_are_refused_naming_it() {
+        // The issue's case: three of four set, WECHAT_MCH_ID forgotten, used to start demo mode.
+        let err = settings(&MERCHANT[1..]).unwrap_err();
+        assert_eq!(err.setting, "WECHAT_MCH_ID");
+        assert!(err.problem.contains("missing: WECHAT_MCH_ID"), "{err}");
+        // Each missing setting is named, not only the first.
+        let err = settings(&MERCHANT[..2]).unwrap_err();
+        assert!(
+            err.problem
+                .contains("missing: WECHAT_APP_SECRET, WECHAT_API_KEY"),
+            "{err}"
+        );
+        assert!(settings(&MERCHANT).unwrap().wechat.is_some());
+        assert!(settings(&[]).unwrap().wechat.is_none());
+        // `serve --demo` drops them before they are checked.
+        let demo = Source::from_pairs(MERCHANT[1..].iter().copied()).without_merchant();
+        assert!(Settings::from_source(&demo).unwrap().wechat.is_none());
     }
 
     #[test]

@@ -76,10 +76,12 @@ pub async fn ensure_demo(db: &Db, data_dir: &Path) -> Result<String, String> {
         Some(admin) => {
             let known = std::fs::read_to_string(&password_file).ok();
             match known {
-                Some(password) if admin.verify_password(password.trim()).await => Ok(format!(
-                    "user {DEMO_ADMIN}, password {} (unchanged since the first demo start)",
-                    password.trim()
-                )),
+                Some(password) if admins::password_matches(Some(&admin), password.trim()).await => {
+                    Ok(format!(
+                        "user {DEMO_ADMIN}, password {} (unchanged since the first demo start)",
+                        password.trim()
+                    ))
+                }
                 _ => Ok(format!(
                     "user {DEMO_ADMIN}, password unchanged (set before; not the one in {})",
                     password_file.display()
@@ -93,6 +95,6 @@ fn save_password(path: &Path, password: &str) -> Result<(), String> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| format!("EXAMDESK_DATA_DIR: {e}"))?;
     }
-    std::fs::write(path, password)
+    crate::util::write_private(path, password.as_bytes())
         .map_err(|e| format!("EXAMDESK_DATA_DIR: cannot write {}: {e}", path.display()))
 }

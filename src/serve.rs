@@ -17,6 +17,11 @@ pub async fn serve(settings: Settings, force_demo: bool) -> Result<(), String> {
         ),
         None => None,
     };
+    if demo {
+        tracing::warn!(
+            "demo mode: notifies are verified with the published demo API key and /_sim answers anyone"
+        );
+    }
     let state = app::prepare(settings, demo).await?;
     let admin_line = if demo {
         Some(demo::ensure_demo(&state.db, &state.settings.data_dir).await?)
@@ -79,6 +84,10 @@ fn print_banner(state: &AppState, admin_line: Option<&str>, metrics: Option<std:
     }
     if state.demo {
         println!("  WeChat sim     {url}/_sim/");
+        println!(
+            "  WARNING        the published demo API key signs notifies here: anyone who reaches \
+             this address can mark any order paid. Never expose demo mode."
+        );
     }
     println!("  health         {url}/healthz");
     if let Some(addr) = metrics {

@@ -161,11 +161,24 @@ pub async fn ticket_pdf(
     // The cache is only a cache: a failed write costs a redraw next time, nothing more.
     if tokio::fs::create_dir_all(dir).await.is_ok() {
         let tmp = path.with_extension("tmp");
-        if tokio::fs::write(&tmp, &rendered.pdf).await.is_ok() {
+        if write_private_async(&tmp, &rendered.pdf).await.is_ok() {
             let _ = tokio::fs::rename(&tmp, &path).await;
         }
     }
     Ok(rendered.pdf)
+}
+
+/// A ticket carries a candidate's name, ID number and photo: owner-only, like every file in the
+/// data folder.
+async fn write_private_async(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).await?;
+    file.write_all(bytes).await?;
+    file.flush().await
 }
 
 async fn flag_missing_glyphs(

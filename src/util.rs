@@ -4,6 +4,35 @@ use rand::RngExt;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+/// Options that create files readable by the owner only: the data folder holds the demo admin's
+/// password, the secret and tickets full of personal data, and must not be world-readable.
+pub fn private_file_options() -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
+
+/// Writes `contents` to `path`, created (or cut back to nothing) with owner-only permissions. A
+/// file that existed with wider ones is narrowed too.
+pub fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = private_file_options()
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    file.write_all(contents)
+}
+
 /// `bytes` random bytes as lower-case hex.
 pub fn random_hex(bytes: usize) -> String {
     let mut rng = rand::rng();

@@ -120,16 +120,39 @@ pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<Admin>, 
     .transpose()
 }
 
-impl Admin {
-    pub async fn verify_password(&self, password: &str) -> bool {
-        let hash = self.password_hash.clone();
-        let password = password.to_string();
-        tokio::task::spawn_blocking(move || {
+/// Whether `password` is the admin's. With no such admin a dummy hash is verified all the same, so
+/// that a refusal takes as long for an unknown username as for a known one and timing tells no
+/// one which staff accounts exist.
+pub async fn password_matches(admin: Option<&Admin>, password: &str) -> bool {
+    let hash = admin.map(|a| a.password_hash.clone());
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || {
+        let verifies = |hash: &str| {
             Argon2::default()
-                .verify_password(password.as_bytes(), hash.as_str())
+                .verify_password(password.as_bytes(), hash)
                 .is_ok()
-        })
-        .await
-        .unwrap_or(false)
-    }
+        };
+        match &hash {
+            Some(hash) => verifies(hash),
+            None => {
+                let _ = verifies(dummy_hash());
+                false
+            }
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A hash made once with the same parameters as real ones, of a random password nobody knows.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let salt: [u8; 16] = rand::random();
+        let password: [u8; 32] = rand::random();
+        Argon2::default()
+            .hash_password_with_salt(&password, &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
 }

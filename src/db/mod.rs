@@ -54,6 +54,8 @@ pub struct Db {
 pub enum DbError {
     #[error("EXAMDESK_DATABASE_URL: cannot create the folder {0}: {1}")]
     Folder(String, std::io::Error),
+    #[error("EXAMDESK_DATABASE_URL: cannot create the file {0}: {1}")]
+    File(String, std::io::Error),
     #[error("EXAMDESK_DATABASE_URL: cannot connect: {0}")]
     Connect(sqlx::Error),
     #[error("migration {0} failed: {1}")]
@@ -112,6 +114,14 @@ impl Db {
         {
             std::fs::create_dir_all(parent)
                 .map_err(|e| DbError::Folder(parent.display().to_string(), e))?;
+        }
+        // SQLite gives its -wal and -shm files the main file's mode: create it owner-only first.
+        if !path.is_empty() && !path.contains(":memory:") && !Path::new(&path).exists() {
+            crate::util::private_file_options()
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| DbError::File(path.clone(), e))?;
         }
         let url = if url.contains('?') {
             url.to_string()

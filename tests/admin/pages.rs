@@ -779,3 +779,62 @@ async fn rooms_no_ticket_number_can_print_are_refused() {
         999
     );
 }
+
+#[tokio::test]
+async fn a_refused_sign_in_takes_as_long_for_an_unknown_user_as_for_an_existing_one() {
+    let (app, _sim) = spawn().await;
+    admins::create(&app.state.db, "existing", PASSWORD, Role::Admin)
+        .await
+        .expect("create staff account");
+    // Below the lock-out (five failures per name and address), so each try runs the password check.
+    async fn refused_in(app: &TestApp, username: &str) -> std::time::Duration {
+        let client = browser();
+        let started = std::time::Instant::now();
+        let response = sign_in(app, &client, username, "not-the-password").await;
+        let took = started.elapsed();
+        let html = response.text().await.expect("page");
+        assert!(html.contains("用户名或密码错误"), "{html}");
+        took
+    }
+    let median = |mut v: Vec<std::time::Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let mut existing = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..3 {
+        existing.push(refused_in(&app, "existing").await);
+        unknown.push(refused_in(&app, &format!("nobody{i}")).await);
+    }
+    let (existing, unknown) = (median(existing), median(unknown));
+    // Before the fix an unknown name was refused about ten times faster (no hash ran).
+    assert!(
+        unknown * 2 >= existing,
+        "unknown user refused in {unknown:?}, existing one in {existing:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_control_character_in_next_is_not_followed() {
+    let (app, _sim) = spawn().await;
+    admins::create(&app.state.db, "nexter", PASSWORD, Role::Admin)
+        .await
+        .expect("create staff account");
+    for next in ["/admin/exams\r\nSet-Cookie: a=b", "/admin/exams\u{7}"] {
+        let client = browser_not_following();
+        let (_, page) = get_text(&client, app.at("/admin/login")).await;
+        let response = client
+            .post(app.at("/admin/login"))
+            .form(&[
+                ("username", "nexter"),
+                ("password", PASSWORD),
+                ("csrf", &field(&page, "csrf")),
+                ("next", next),
+            ])
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(response.status(), 303, "{next:?}");
+        assert_eq!(response.headers()["location"], "/admin", "{next:?}");
+    }
+}

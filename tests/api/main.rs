@@ -7,6 +7,7 @@ mod common;
 
 mod candidate_path;
 mod close_later;
+mod errors;
 mod foundation;
 mod photos;
 mod tickets;

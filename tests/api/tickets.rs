@@ -118,6 +118,19 @@ async fn a_paid_registration_gets_a_seat_a_number_and_a_ticket() {
         pdf,
         "served from the cache while nothing changed"
     );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let cached: Vec<_> = std::fs::read_dir(app.db.dir.path().join("data").join("tickets"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert!(!cached.is_empty(), "the ticket was cached");
+        for file in cached {
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{} holds personal data", file.display());
+        }
+    }
 }
 
 #[tokio::test]

@@ -250,3 +250,12 @@ pub fn verify_url(app: &TestApp, r: &examdesk::db::registrations::Registration) 
     let token = examdesk::ticketing::verify_token(&app.state.tickets, r);
     app.at(&format!("/verify/{token}"))
 }
+
+/// [`browser`] that shows redirects instead of following them.
+pub fn browser_not_following() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}

@@ -275,6 +275,29 @@ async fn a_p12_certificate_with_a_wrong_password_stops_start_up_naming_the_setti
 }
 
 #[tokio::test]
+async fn some_wechat_settings_without_the_rest_refuse_to_start_instead_of_demo_mode() {
+    let db = TestDb::new().await;
+    // The case: WECHAT_MCH_ID forgotten used to start demo mode with its published key.
+    let partial = [
+        ("WECHAT_APPID", "wx0123456789abcdef"),
+        ("WECHAT_APP_SECRET", "an-app-secret"),
+        ("WECHAT_API_KEY", "0123456789abcdef0123456789abcdef"),
+    ];
+    let out = examdesk(&db, &["serve"], &partial, None);
+    assert_fails_naming(&out, "WECHAT_MCH_ID");
+    assert!(
+        !stderr(&out).contains("0123456789abcdef0123456789abcdef"),
+        "the key stays out of the error: {}",
+        stderr(&out)
+    );
+    let out = examdesk(&db, &["serve"], &partial[..1], None);
+    assert_fails_naming(
+        &out,
+        "missing: WECHAT_APP_SECRET, WECHAT_MCH_ID, WECHAT_API_KEY",
+    );
+}
+
+#[tokio::test]
 async fn a_bind_address_in_use_is_named() {
     let db = TestDb::new().await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -344,6 +367,11 @@ async fn demo_serve_prints_where_things_are_and_stops_on_sigterm() {
         banners.push(banner);
     }
     assert!(banners[0].contains("demo mode"), "{}", banners[0]);
+    assert!(
+        banners[0].contains("WARNING") && banners[0].contains("published demo API key"),
+        "demo mode says loudly that anyone can mark orders paid: {}",
+        banners[0]
+    );
     assert!(banners[0].contains(&format!("http://{bind}/admin/login")));
     let password = |b: &str| -> String {
         let line = b
@@ -375,6 +403,36 @@ async fn demo_serve_prints_where_things_are_and_stops_on_sigterm() {
     )
     .unwrap();
     assert_eq!(n, 1, "the demo exam is created once");
+    for file in ["demo-admin-password", "secret"] {
+        assert_eq!(
+            mode_of(&db.dir.path().join("data").join(file)),
+            0o600,
+            "{file} is readable by its owner only"
+        );
+    }
+}
+
+#[cfg(unix)]
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_files_are_readable_by_the_owner_only() {
+    // On either test database: this is about the files SQLite makes, so it names its own.
+    let db = TestDb::new().await;
+    let file = db.dir.path().join("own").join("examdesk.db");
+    let url = format!("sqlite://{}", file.display());
+    let out = examdesk(&db, &["migrate"], &[("EXAMDESK_DATABASE_URL", &url)], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // SQLite gives its -wal and -shm files the mode of this one.
+    assert_eq!(mode_of(&file), 0o600, "the database file");
 }
 
 #[cfg(unix)]

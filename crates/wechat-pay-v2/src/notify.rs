@@ -107,6 +107,16 @@ pub fn parse_pay_notify(
         return Err(NotifyError::BadSignature);
     }
     check_merchant(config, &raw)?;
+    // Fees are fen of renminbi: an amount in another currency is not the order's amount, whatever
+    // its number. WeChat leaves `fee_type` out for CNY.
+    if let Some(fee_type) = optional(&raw, "fee_type")
+        && fee_type != "CNY"
+    {
+        return Err(NotifyError::BadField {
+            field: "fee_type",
+            value: fee_type,
+        });
+    }
     Ok(PayNotify {
         appid: required(&raw, "appid")?,
         mch_id: required(&raw, "mch_id")?,
@@ -359,6 +369,27 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_signed_notify_in_another_currency_is_refused() {
+        let mut usd = notify_fields();
+        usd.insert("fee_type".into(), "USD".into());
+        let body = signed_body(usd, KEY, SignType::Md5);
+        assert_eq!(
+            parse_pay_notify(&config(), &body, None),
+            Err(NotifyError::BadField {
+                field: "fee_type",
+                value: "USD".into()
+            })
+        );
+        let mut unstated = notify_fields();
+        unstated.remove("fee_type");
+        let body = signed_body(unstated, KEY, SignType::Md5);
+        assert!(
+            parse_pay_notify(&config(), &body, None).is_ok(),
+            "CNY when left out"
+        );
     }
 
     #[test]

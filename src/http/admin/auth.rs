@@ -45,7 +45,9 @@ fn safe_next(next: Option<&str>) -> String {
         Some(n)
             if (n.starts_with("/admin") || n.starts_with("/verify/"))
                 && !n.starts_with("//")
-                && !n.contains('\\') =>
+                && !n.contains('\\')
+                // A control character cannot go into a Location header.
+                && !n.chars().any(char::is_control) =>
         {
             n.to_string()
         }
@@ -234,10 +236,7 @@ async fn try_login(
         return Ok(Err(LoginRefusal::Locked(until)));
     }
     let admin = admins::find_by_username(&state.db, username).await?;
-    let ok = match &admin {
-        Some(a) => a.verify_password(password).await,
-        None => false,
-    };
+    let ok = admins::password_matches(admin.as_ref(), password).await;
     let Some(admin) = admin.filter(|_| ok) else {
         tracing::warn!(admin = %username, %address, "staff sign-in failed");
         admin_sessions::record_failure(&state.db, username, address, at).await?;

@@ -1,5 +1,6 @@
 //! The mini-program API under `/api/v1`.
 
+mod errors;
 mod exams;
 mod login;
 mod pay;
@@ -13,30 +14,34 @@ use axum::routing::{get, post, put};
 use crate::http::AppState;
 
 pub fn router() -> Router<AppState> {
+    let api = routes()
+        .fallback(errors::unknown_route)
+        .layer(axum::middleware::map_response(errors::in_api_shape));
+    Router::new().nest("/api/v1", api)
+}
+
+fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/login", post(login::login))
-        .route("/api/v1/exams", get(exams::list))
+        .route("/login", post(login::login))
+        .route("/exams", get(exams::list))
         .route(
-            "/api/v1/registrations",
+            "/registrations",
             get(registrations::list).post(registrations::create),
         )
         .route(
-            "/api/v1/registrations/{id}",
+            "/registrations/{id}",
             get(registrations::show)
                 .put(registrations::resubmit)
                 .delete(registrations::cancel),
         )
-        .route("/api/v1/registrations/{id}/pay", post(pay::pay))
+        .route("/registrations/{id}/pay", post(pay::pay))
         .route(
-            "/api/v1/registrations/{id}/photo",
+            "/registrations/{id}/photo",
             put(tickets::put_photo)
                 .layer(DefaultBodyLimit::max(tickets::MAX_PHOTO_BYTES + 1))
                 .merge(post(tickets::post_photo).layer(DefaultBodyLimit::max(
                     tickets::MAX_PHOTO_BYTES + tickets::MULTIPART_OVERHEAD,
                 ))),
         )
-        .route(
-            "/api/v1/registrations/{id}/ticket.pdf",
-            get(tickets::ticket_pdf),
-        )
+        .route("/registrations/{id}/ticket.pdf", get(tickets::ticket_pdf))
 }
