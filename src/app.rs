@@ -84,7 +84,7 @@ pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, Str
     let wechat = wechat_config
         .map(crate::payments::Wechat::new)
         .transpose()?;
-    let login_limiter = Arc::new(crate::http::rate_limit::RateLimiter::new(
+    let login_limiter = Arc::new(crate::rate_limit::RateLimiter::new(
         settings.login_per_minute,
     ));
     let worker_id: Arc<str> =
@@ -111,6 +111,9 @@ pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, Str
         public_url,
         order_ttl_minutes: settings.order_ttl_minutes,
         worker_id,
+        refused: Arc::new(crate::payments::refused::RefusedLog::new(
+            settings.refused_callback_retention_days,
+        )),
     };
     Ok(AppState {
         db,

@@ -41,6 +41,9 @@ pub struct Settings {
     pub trusted_proxy: Option<std::net::IpAddr>,
     /// Seconds between background job passes; 0 runs none (tests drive them by hand).
     pub job_interval_seconds: u64,
+    /// Days the short records of refused callbacks are kept
+    /// (`EXAMDESK_REFUSED_CALLBACK_RETENTION_DAYS`).
+    pub refused_callback_retention_days: i64,
     /// SQLite's commit durability (`EXAMDESK_SQLITE_SYNCHRONOUS`, FULL by default).
     pub sqlite_durability: crate::db::Durability,
     /// The simulator's clock: 1.0 replays WeChat's real notify schedule, 0.001 runs it in ms.
@@ -383,6 +386,14 @@ impl Settings {
                     )
                 },
             )?;
+        let refused_callback_retention_days =
+            parse_number(source, "EXAMDESK_REFUSED_CALLBACK_RETENTION_DAYS", 7)?;
+        if !(1..=3650).contains(&refused_callback_retention_days) {
+            return Err(bad(
+                "EXAMDESK_REFUSED_CALLBACK_RETENTION_DAYS",
+                "must be between 1 and 3650 days",
+            ));
+        }
         let sim_time_scale = match source.get("EXAMDESK_SIM_TIME_SCALE") {
             None => 1.0,
             Some(v) => v
@@ -414,6 +425,7 @@ impl Settings {
             sqlite_durability,
             sim_time_scale,
             job_interval_seconds,
+            refused_callback_retention_days,
             bind,
             metrics_bind,
             database_url,

@@ -172,6 +172,9 @@ pub async fn run_once(payments: &Payments, at: i64) -> Result<Report, sqlx::Erro
     let run = JobRun::start("refunds", &report);
     let refunded = crate::payments::refunds::job_pass(payments, at).await;
     run.finish(&report, refunded)?;
+    let run = JobRun::start("purge_refused", &report);
+    let purged = payments.refused.purge(db, at).await;
+    run.finish(&report, purged)?;
     Ok(report)
 }
 

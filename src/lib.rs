@@ -14,6 +14,7 @@ pub mod jobs;
 #[cfg(test)]
 mod layering;
 pub mod payments;
+pub mod rate_limit;
 pub mod serve;
 pub mod telemetry;
 pub mod ticketing;

@@ -48,6 +48,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0006_close_later.sql"),
         postgres: include_str!("../../migrations/postgres/0006_close_later.sql"),
     },
+    Migration {
+        version: 7,
+        name: "refused_callbacks",
+        sqlite: include_str!("../../migrations/sqlite/0007_refused_callbacks.sql"),
+        postgres: include_str!("../../migrations/postgres/0007_refused_callbacks.sql"),
+    },
 ];
 
 /// Applies what is missing; returns how many migrations ran. Safe when several instances start at

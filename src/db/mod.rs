@@ -20,6 +20,7 @@ pub mod orders;
 pub mod payment_batch;
 pub mod photos;
 pub mod refunds;
+pub mod refused_callbacks;
 pub mod registrations;
 pub mod review;
 pub mod seating;

@@ -423,6 +423,7 @@ mod tests {
         "exams",
         "ticket_batches",
         "wechat_callbacks",
+        "refused_callbacks",
         "checkin_refusals",
         "bill_checks",
         "bill_differences",
@@ -452,6 +453,13 @@ mod tests {
             ("checkin_refusals", "reason") => {
                 literal.parse::<CheckinRefusal>().map(drop).map_err(unknown)
             }
+            ("refused_callbacks", "kind") => {
+                literal.parse::<CallbackKind>().map(drop).map_err(unknown)
+            }
+            ("refused_callbacks", "reason") => literal
+                .parse::<crate::domain::states::Refusal>()
+                .map(drop)
+                .map_err(unknown),
             ("wechat_callbacks", "kind") => {
                 literal.parse::<CallbackKind>().map(drop).map_err(unknown)
             }

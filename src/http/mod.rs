@@ -7,7 +7,6 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod notify;
-pub mod rate_limit;
 pub mod request_log;
 pub mod route_metrics;
 mod state;

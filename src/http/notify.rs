@@ -9,6 +9,7 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 
 use crate::http::AppState;
+use crate::http::extract::ClientIp;
 
 const MAX_NOTIFY_BYTES: usize = 64 * 1024;
 
@@ -25,14 +26,17 @@ fn xml(body: String) -> impl IntoResponse {
 
 async fn pay_notify(
     State(state): State<AppState>,
+    ClientIp(address): ClientIp,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> impl IntoResponse {
     match body {
-        Ok(body) => xml(
-            crate::payments::notify::handle_pay_notify(&state.payments, &body)
-                .await
-                .body,
-        ),
+        Ok(body) => xml(crate::payments::notify::handle_pay_notify(
+            &state.payments,
+            &body,
+            &address.to_string(),
+        )
+        .await
+        .body),
         Err(_) => {
             crate::payments::notify::count("unreadable");
             xml(wechat_pay_v2::notify::fail_reply(
@@ -44,14 +48,17 @@ async fn pay_notify(
 
 async fn refund_notify(
     State(state): State<AppState>,
+    ClientIp(address): ClientIp,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> impl IntoResponse {
     match body {
-        Ok(body) => xml(
-            crate::payments::refunds::handle_refund_notify(&state.payments, &body)
-                .await
-                .body,
-        ),
+        Ok(body) => xml(crate::payments::refunds::handle_refund_notify(
+            &state.payments,
+            &body,
+            &address.to_string(),
+        )
+        .await
+        .body),
         Err(_) => xml(wechat_pay_v2::notify::fail_reply(
             "body too large or unreadable",
         )),

@@ -21,7 +21,7 @@ pub struct AppState {
     pub tickets: crate::ticketing::Ticketing,
     /// The embedded WeChat simulator of demo mode, served under `/_sim`.
     pub simulator: Option<wechat_pay_v2_simulator::Simulator>,
-    pub login_limiter: Arc<super::rate_limit::RateLimiter>,
+    pub login_limiter: Arc<crate::rate_limit::RateLimiter>,
 }
 
 /// The whole HTTP app, used alike by `main` and by the tests.

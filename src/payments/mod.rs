@@ -7,6 +7,7 @@ mod error;
 pub mod notify;
 pub mod reconcile;
 pub mod refunds;
+pub mod refused;
 pub mod writer;
 
 use std::sync::Arc;
@@ -48,6 +49,8 @@ pub struct Payments {
     pub order_ttl_minutes: i64,
     /// Names this process in row claims, so two instances never work on one order.
     pub worker_id: Arc<str>,
+    /// Callbacks refused before they proved to come from WeChat: a bounded record of each.
+    pub refused: Arc<refused::RefusedLog>,
 }
 
 impl Payments {

@@ -3,7 +3,8 @@
 //! WeChat sends it again.
 
 use crate::db::orders::PaymentOutcome;
-use crate::domain::states::{CallbackOutcome, Refusal};
+use crate::db::refused_callbacks::RefusedCallback;
+use crate::domain::states::{CallbackKind, CallbackOutcome, Refusal};
 use crate::payments::Payments;
 use crate::payments::writer::{Done, callback_outcome};
 use crate::util::now;
@@ -40,8 +41,9 @@ pub fn refusal(e: &NotifyError) -> Refusal {
     }
 }
 
-pub async fn handle_pay_notify(payments: &Payments, body: &[u8]) -> Reply {
-    let (reply, outcome) = match process(payments, body).await {
+/// Handles one pay notify posted from `address` (the client address, as the proxy said it).
+pub async fn handle_pay_notify(payments: &Payments, body: &[u8], address: &str) -> Reply {
+    let (reply, outcome) = match process(payments, body, address).await {
         Ok(answered) => answered,
         Err(e) => {
             tracing::error!(error = %e, "pay notify could not be stored; WeChat will send it again");
@@ -87,24 +89,54 @@ fn refusal_label(refusal: Refusal) -> &'static str {
     }
 }
 
-async fn process(payments: &Payments, body: &[u8]) -> Result<(Reply, &'static str), String> {
+/// Whether a notify was refused before its signature was found good: anyone can send those.
+fn refused_unverified(e: &NotifyError) -> bool {
+    matches!(
+        e,
+        NotifyError::Xml(_) | NotifyError::ReturnFail(_) | NotifyError::BadSignature
+    )
+}
+
+async fn process(
+    payments: &Payments,
+    body: &[u8],
+    address: &str,
+) -> Result<(Reply, &'static str), String> {
     let Ok(wechat) = payments.wechat() else {
         return Ok((fail("payments are not configured"), "not_configured"));
     };
     let writer = &payments.writer;
     let at = now();
-    let text = String::from_utf8_lossy(body).into_owned();
     let notify = match parse_pay_notify(&wechat.config, body, None) {
         Ok(n) => n,
+        Err(e) if refused_unverified(&e) => {
+            let refusal = refusal(&e);
+            let refused = RefusedCallback {
+                kind: CallbackKind::Pay,
+                at,
+                address,
+                refusal,
+                size: body.len(),
+            };
+            payments
+                .refused
+                .note(&payments.db, &refused, &e)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok((fail(refusal.reason()), refusal_label(refusal)));
+        }
+        // Signed with our key but wrong in itself: kept whole, as evidence.
         Err(e) => {
             let refusal = refusal(&e);
-            tracing::warn!(error = %e, "pay notify refused");
+            tracing::warn!(error = %e, "signed pay notify refused");
+            let text = String::from_utf8_lossy(body).into_owned();
             writer
                 .log(None, text, CallbackOutcome::Refused(refusal), at)
                 .await?;
             return Ok((fail(refusal.reason()), refusal_label(refusal)));
         }
     };
+    let text = String::from_utf8_lossy(body).into_owned();
     let (order, applied) = match writer.notify(notify, text, at).await? {
         Done::Paid { order, applied } => (order, applied),
         Done::Refused { refusal, reason } => return Ok((fail(reason), refusal_label(refusal))),

@@ -3,6 +3,7 @@
 //! refund twice) and queries those WeChat has not finished.
 
 use crate::db::refunds::{self, Refund};
+use crate::db::refused_callbacks::RefusedCallback;
 use crate::domain::states::{CallbackKind, CallbackOutcome, RefundResult, RefundStatus, Refusal};
 use crate::payments::Payments;
 use crate::payments::notify::{Reply, refusal};
@@ -184,8 +185,8 @@ pub async fn job_pass(payments: &Payments, at: i64) -> Result<usize, sqlx::Error
 
 /// `POST /wechat/refund/notify`: decrypt, check against our refund, store the raw callback and
 /// apply the result once. SUCCESS is answered only after it is stored.
-pub async fn handle_refund_notify(payments: &Payments, body: &[u8]) -> Reply {
-    match process_notify(payments, body).await {
+pub async fn handle_refund_notify(payments: &Payments, body: &[u8], address: &str) -> Reply {
+    match process_notify(payments, body, address).await {
         Ok(reply) => reply,
         Err(e) => {
             tracing::error!(error = %e, "refund notify could not be stored; WeChat will send it again");
@@ -197,7 +198,11 @@ pub async fn handle_refund_notify(payments: &Payments, body: &[u8]) -> Reply {
     }
 }
 
-async fn process_notify(payments: &Payments, body: &[u8]) -> Result<Reply, sqlx::Error> {
+async fn process_notify(
+    payments: &Payments,
+    body: &[u8],
+    address: &str,
+) -> Result<Reply, sqlx::Error> {
     let fail = |reason: &str| Reply {
         body: fail_reply(reason),
         success: false,
@@ -223,9 +228,16 @@ async fn process_notify(payments: &Payments, body: &[u8]) -> Result<Reply, sqlx:
     };
     let notify = match parse_refund_notify(&wechat.config, body) {
         Ok(n) => n,
+        // Nothing proves the sender before req_info decrypts: a short record, not the body.
         Err(e) => {
-            tracing::warn!(error = %e, "refund notify refused");
-            log(None, CallbackOutcome::Refused(refusal(&e))).await?;
+            let refused = RefusedCallback {
+                kind: CallbackKind::Refund,
+                at,
+                address,
+                refusal: refusal(&e),
+                size: body.len(),
+            };
+            payments.refused.note(&payments.db, &refused, &e).await?;
             return Ok(fail("invalid refund notify"));
         }
     };

@@ -28,7 +28,7 @@ async fn migrations_create_every_table_once() {
     let db = Db::connect(&test_db.url).await.unwrap();
     assert_eq!(
         db::migrate(&db).await.unwrap(),
-        6,
+        7,
         "every migration applies to a new database"
     );
     assert_eq!(
@@ -49,6 +49,7 @@ async fn migrations_create_every_table_once() {
         "admin_sessions",
         "audit_log",
         "wechat_callbacks",
+        "refused_callbacks",
         "meta",
         "ticket_batches",
         "checkins",
@@ -128,8 +129,8 @@ async fn the_exam_office_migration_keeps_what_was_there() {
     }
     assert_eq!(
         db::migrate(&db).await.unwrap(),
-        3,
-        "only 0004, 0005 and 0006 are new"
+        4,
+        "only 0004 to 0007 are new"
     );
     for (table, n) in [
         ("registrations", 1),
@@ -283,6 +284,63 @@ async fn old_refusals_of_refund_notifies_become_fixed_reasons() {
             "{text} is not an outcome the service can read"
         );
     }
+}
+
+/// Before 0007 the bodies of unsigned notifies were kept whole; 0007 moves each such row to a
+/// short record of its size and leaves every signed callback as it was.
+#[tokio::test]
+async fn kept_bodies_of_unsigned_notifies_become_short_records() {
+    let app = TestApp::spawn().await;
+    let db = &app.state.db;
+    let rows = [
+        ("pay", "refused: bad signature", true),
+        ("pay", "refused: malformed XML", true),
+        ("refund", "refused: invalid notify", true),
+        ("pay", "refused: invalid notify", false),
+        ("pay", "refused: amount mismatch", false),
+        ("refund", "refused: refund amount or order mismatch", false),
+        ("pay", "paid", false),
+    ];
+    for (kind, outcome, _) in rows {
+        sqlx::query(
+            "INSERT INTO wechat_callbacks (kind, received_at, out_trade_no, body, outcome) \
+             VALUES ($1, 5, NULL, '<xml>twelve</xml>', $2)",
+        )
+        .bind(kind)
+        .bind(outcome)
+        .execute(&db.write)
+        .await
+        .unwrap();
+    }
+    let conversion = match db.backend {
+        db::Backend::Sqlite => include_str!("../../migrations/sqlite/0007_refused_callbacks.sql"),
+        db::Backend::Postgres => {
+            include_str!("../../migrations/postgres/0007_refused_callbacks.sql")
+        }
+    };
+    // The table exists already: run the statements after its creation.
+    let moves = &conversion[conversion.find("INSERT INTO").unwrap()..];
+    sqlx::raw_sql(sqlx::AssertSqlSafe(moves))
+        .execute(&db.write)
+        .await
+        .unwrap();
+    let kept: Vec<String> = sqlx::query_scalar("SELECT outcome FROM wechat_callbacks ORDER BY id")
+        .fetch_all(&db.read)
+        .await
+        .unwrap();
+    let expected: Vec<&str> = rows.iter().filter(|r| !r.2).map(|r| r.1).collect();
+    assert_eq!(kept, expected);
+    let moved: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT kind, reason, size FROM refused_callbacks ORDER BY id")
+            .fetch_all(&db.read)
+            .await
+            .unwrap();
+    let expected: Vec<(String, String, i64)> = rows
+        .iter()
+        .filter(|r| r.2)
+        .map(|r| (r.0.to_string(), r.1.to_string(), 17))
+        .collect();
+    assert_eq!(moved, expected);
 }
 
 async fn exec(db: &Db, sql: &str) -> Result<u64, sqlx::Error> {

@@ -9,5 +9,6 @@ mod candidate_path;
 mod close_later;
 mod errors;
 mod foundation;
+mod notify_flood;
 mod photos;
 mod tickets;

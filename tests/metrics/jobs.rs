@@ -10,12 +10,14 @@ use crate::scrape::{Scrape, delta, serial, spawn};
 
 const RUNS: &str = "examdesk_job_runs_total";
 const FAILURES: &str = "examdesk_job_failures_total";
-const JOBS: [&str; 5] = [
+const JOBS: [&str; 7] = [
     "expire_holds",
     "expire_orders",
+    "close_later",
     "seat_paid",
     "query_unanswered",
     "refunds",
+    "purge_refused",
 ];
 
 #[tokio::test]

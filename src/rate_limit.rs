@@ -1,4 +1,5 @@
-//! Sign-ins per minute per client address, counted in this process (each instance counts its own).
+//! Attempts per minute per client address (sign-ins, refused callbacks written to the log), counted
+//! in this process (each instance counts its own).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
