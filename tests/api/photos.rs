@@ -154,6 +154,23 @@ async fn candidate<'a>(app: &'a TestApp, exam_id: i64, seq: u32) -> Candidate<'a
     Candidate { app, token, id }
 }
 
+/// A candidate whose registration for a new exam `code` is paid (so the ticket prints).
+async fn paid_candidate<'a>(
+    app: &'a TestApp,
+    sim: &wechat_pay_v2_simulator::Simulator,
+    code: &str,
+    name: &str,
+    seq: u32,
+) -> Candidate<'a> {
+    let exam_id = app.exam(code).create().await;
+    let paid = staff::paid(app, sim, exam_id, name, seq).await;
+    Candidate {
+        token: app.login(&format!("code-{seq}-{name}")).await,
+        id: paid.id,
+        app,
+    }
+}
+
 fn assert_refused(got: &(u16, Value), code: &str, words: &[&str]) {
     let (status, body) = got;
     assert_eq!(*status, 422, "{body}");
@@ -279,13 +296,7 @@ async fn the_default_rules_take_common_id_photo_sizes() {
 #[tokio::test]
 async fn a_phone_photo_with_exif_orientation_6_is_stored_and_printed_upright() {
     let (app, sim) = staff::spawn().await;
-    let exam_id = app.exam("PHOTO3").create().await;
-    let paid = staff::paid(&app, &sim, exam_id, "韩梅梅", 520).await;
-    let c = Candidate {
-        token: app.login("code-520-韩梅梅").await,
-        id: paid.id,
-        app: &app,
-    };
+    let c = paid_candidate(&app, &sim, "PHOTO3", "韩梅梅", 520).await;
     // Stored 400 wide and 300 high: measured as stored it would be refused as landscape.
     let (status, body) = c.put(phone_portrait(400, 300), "image/jpeg").await;
     assert_eq!(status, 204, "{body}");
@@ -468,4 +479,55 @@ async fn the_exam_list_shows_review_and_photo_rules() {
     assert_eq!(strict["review"], "manual");
     assert_eq!(strict["photo_rules"]["min_width"], 358);
     assert_eq!(strict["photo_rules"]["max_bytes"], 102_400);
+}
+
+#[tokio::test]
+async fn camera_metadata_is_not_stored_served_or_printed_and_a_cut_jpeg_is_refused() {
+    let (app, sim) = staff::spawn().await;
+    let c = paid_candidate(&app, &sim, "PHOTO9", "李雷", 521).await;
+    // A camera's APP1 Exif segment with a GPS position in it.
+    let gps = b"Exif\0\0II\x2a\0\x08\0\0\0GPSLatitude=31.2304N;GPSLongitude=121.4737E";
+    let plain = jpeg(300, 400);
+    let mut tagged = vec![0xFF, 0xD8, 0xFF, 0xE1];
+    tagged.extend_from_slice(&(gps.len() as u16 + 2).to_be_bytes());
+    tagged.extend_from_slice(gps);
+    tagged.extend_from_slice(&plain[2..]);
+    let has_gps = |bytes: &[u8]| bytes.windows(11).any(|w| w == b"GPSLatitude");
+    assert!(has_gps(&tagged));
+
+    let cut = {
+        let mut cut = plain[..plain.len() / 2].to_vec();
+        cut.extend_from_slice(&[0xFF, 0xD9]);
+        cut
+    };
+    assert_refused(
+        &c.put(cut, "image/jpeg").await,
+        "photo_undecodable",
+        &["损坏"],
+    );
+    assert_eq!(c.stored().await, None, "nothing stored for a cut photo");
+
+    let (status, body) = c.put(tagged, "image/jpeg").await;
+    assert_eq!(status, 204, "{body}");
+    let (_, stored, _, _) = c.stored().await.expect("stored");
+    assert!(!has_gps(&stored) && !stored.windows(4).any(|w| w == b"Exif"));
+
+    let ticket = app
+        .http
+        .get(app.at(&format!("/api/v1/registrations/{}/ticket.pdf", c.id)))
+        .bearer_auth(&c.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ticket.status(), 200);
+    let pdf = ticket.bytes().await.unwrap();
+    let doc = lopdf::Document::load_mem(&pdf).unwrap();
+    for object in doc.objects.values() {
+        if let Ok(stream) = object.as_stream() {
+            let content = stream
+                .decompressed_content()
+                .unwrap_or_else(|_| stream.content.clone());
+            assert!(!has_gps(&content), "no GPS inside the ticket");
+        }
+    }
 }

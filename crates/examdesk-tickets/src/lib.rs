@@ -6,6 +6,7 @@ pub mod fonts;
 pub mod number;
 pub mod pdf;
 pub mod photo;
+mod png_chunks;
 pub mod qr;
 pub mod seats;
 mod splitmix;

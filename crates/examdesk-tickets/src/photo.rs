@@ -1,7 +1,8 @@
 //! Checks a candidate's uploaded ID photo against the exam's published rules before it is stored
-//! and printed on the ticket, and turns a phone photo upright as its EXIF orientation says.
+//! and printed on the ticket, turns a phone photo upright as its EXIF orientation says, and
+//! re-encodes it so that what is stored and printed is clean pixels: no EXIF (GPS, camera), no
+//! colour profile, no text chunks.
 
-use std::borrow::Cow;
 use std::io::Cursor;
 
 use image::codecs::jpeg::JpegEncoder;
@@ -94,19 +95,14 @@ pub struct PhotoInfo {
     pub height: u32,
 }
 
-/// A photo that passed: its upright size, and the bytes to store — the upload itself, or the
-/// pixels turned upright and re-encoded when its EXIF orientation asked for a turn.
+/// A photo that passed: its upright size, and the bytes to store — its pixels, turned upright,
+/// re-encoded in the upload's format without any of the upload's metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckedPhoto<'a> {
+pub struct CheckedPhoto {
     pub info: PhotoInfo,
-    pub bytes: Cow<'a, [u8]>,
-}
-
-impl CheckedPhoto<'_> {
-    /// Whether the stored pixels differ from the upload (turned upright).
-    pub fn reencoded(&self) -> bool {
-        matches!(self.bytes, Cow::Owned(_))
-    }
+    pub bytes: Vec<u8>,
+    /// Whether its EXIF orientation turned it.
+    pub turned: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -227,11 +223,11 @@ fn turns_sideways(orientation: Orientation) -> bool {
 /// bytes' own signature decides); upright at most [`MAX_WIDTH`] × [`MAX_HEIGHT`], at least the
 /// exam's minimum width and height, within the exam's aspect tolerance; fully decodable. The
 /// rules apply to the photo as it is meant to be seen, after its EXIF orientation.
-pub fn check_photo<'a>(
-    bytes: &'a [u8],
+pub fn check_photo(
+    bytes: &[u8],
     declared: Option<&str>,
     rules: &PhotoRules,
-) -> Result<CheckedPhoto<'a>, PhotoError> {
+) -> Result<CheckedPhoto, PhotoError> {
     if bytes.is_empty() {
         return Err(PhotoError::Empty);
     }
@@ -259,14 +255,18 @@ pub fn check_photo<'a>(
             actual: actual.content_type(),
         });
     }
+    // A PNG's ancillary chunks never reach the decoder: none is inflated, none is kept.
+    let cleaned;
+    let bytes = match actual {
+        PhotoFormat::Png => {
+            cleaned = crate::png_chunks::pixels_only(bytes).map_err(undecodable)?;
+            cleaned.as_slice()
+        }
+        PhotoFormat::Jpeg => bytes,
+    };
     // Headers first: a wrong size is reported as such, and costs no decoding.
-    let mut limits = Limits::default();
-    // The stored picture may lie on its side: either side may be the long one.
-    limits.max_image_width = Some(MAX_HEIGHT);
-    limits.max_image_height = Some(MAX_HEIGHT);
-    limits.max_alloc = Some(MAX_DECODE_ALLOC);
     let mut reader = ImageReader::with_format(Cursor::new(bytes), actual.image_format());
-    reader.limits(limits);
+    reader.limits(limits_for_decoding());
     let mut decoder = reader.into_decoder().map_err(|e| match e {
         image::ImageError::Limits(_) => too_many_pixels_from_header(bytes, actual),
         other => undecodable(other),
@@ -280,30 +280,24 @@ pub fn check_photo<'a>(
         (stored_w, stored_h)
     };
     check_size(width, height, rules)?;
-    if actual == PhotoFormat::Jpeg && !jpeg_has_end(bytes) {
-        return Err(PhotoError::Undecodable(
-            "JPEG ends before its end marker".into(),
-        ));
-    }
     if decoder.total_bytes() > MAX_DECODE_ALLOC {
         return Err(PhotoError::TooManyPixels { width, height });
     }
     let mut image = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
+    if actual == PhotoFormat::Jpeg {
+        jpeg_complete(bytes, &image, limits_for_decoding())?;
+    }
     let info = PhotoInfo {
         format: actual,
         width,
         height,
     };
-    if orientation == Orientation::NoTransforms {
-        return Ok(CheckedPhoto {
-            info,
-            bytes: Cow::Borrowed(bytes),
-        });
-    }
+    let turned = orientation != Orientation::NoTransforms;
     image.apply_orientation(orientation);
     Ok(CheckedPhoto {
         info,
-        bytes: Cow::Owned(encode(&image, actual)?),
+        bytes: encode(&image, actual)?,
+        turned,
     })
 }
 
@@ -363,12 +357,36 @@ fn encode(image: &DynamicImage, format: PhotoFormat) -> Result<Vec<u8>, PhotoErr
     Ok(out)
 }
 
-/// The JPEG decoder pads a cut-off upload with grey and calls it a success; a complete file has
-/// its EOI marker after the last start-of-scan (entropy data escapes 0xFF, so the pair is real).
-fn jpeg_has_end(bytes: &[u8]) -> bool {
-    let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
-    let last_eoi = bytes.windows(2).rposition(|w| w == [0xFF, 0xD9]);
-    matches!((last_sos, last_eoi), (Some(s), Some(e)) if e > s)
+fn limits_for_decoding() -> Limits {
+    let mut limits = Limits::default();
+    // The stored picture may lie on its side: either side may be the long one.
+    limits.max_image_width = Some(MAX_HEIGHT);
+    limits.max_image_height = Some(MAX_HEIGHT);
+    limits.max_alloc = Some(MAX_DECODE_ALLOC);
+    limits
+}
+
+/// The JPEG decoder pads a cut-off scan with zero bits and calls it a success, also when an end
+/// marker follows the cut. So the file is decoded a second time with filler bytes put before its
+/// last end marker: a complete file's scans ended before it, and its pixels stay the same; a cut
+/// file's missing data is read from the filler, and its pixels change.
+fn jpeg_complete(bytes: &[u8], decoded: &DynamicImage, limits: Limits) -> Result<(), PhotoError> {
+    let incomplete =
+        || PhotoError::Undecodable("JPEG ends before its last scan is complete".into());
+    let end = bytes
+        .windows(2)
+        .rposition(|w| w == [0xFF, 0xD9])
+        .ok_or_else(incomplete)?;
+    let mut probe = Vec::with_capacity(bytes.len() + 512);
+    probe.extend_from_slice(&bytes[..end]);
+    probe.extend(std::iter::repeat_n(0x5A, 512));
+    probe.extend_from_slice(&bytes[end..]);
+    let mut reader = ImageReader::with_format(Cursor::new(probe), ImageFormat::Jpeg);
+    reader.limits(limits);
+    match reader.decode() {
+        Ok(again) if again.as_bytes() == decoded.as_bytes() => Ok(()),
+        _ => Err(incomplete()),
+    }
 }
 
 #[cfg(test)]
@@ -421,7 +439,7 @@ mod tests {
         out
     }
 
-    fn check(bytes: &[u8]) -> Result<CheckedPhoto<'_>, PhotoError> {
+    fn check(bytes: &[u8]) -> Result<CheckedPhoto, PhotoError> {
         check_photo(bytes, Some("image/jpeg"), &rules())
     }
 
@@ -438,7 +456,13 @@ mod tests {
                     height: h
                 }
             );
-            assert!(!got.reencoded(), "an upright photo is stored as uploaded");
+            assert!(!got.turned, "an upright photo needs no turn");
+            let stored = image::load_from_memory(&got.bytes).unwrap();
+            assert_eq!(
+                (stored.width(), stored.height()),
+                (w, h),
+                "stored re-encoded, same size"
+            );
         }
         let p = png(300, 400);
         let got = check_photo(&p, Some("image/png; charset=binary"), &rules()).unwrap();
@@ -563,17 +587,14 @@ mod tests {
         let sideways = with_orientation(&jpeg(400, 300), 6);
         let got = check(&sideways).unwrap();
         assert_eq!((got.info.width, got.info.height), (300, 400));
-        assert!(got.reencoded());
+        assert!(got.turned);
         let stored = image::load_from_memory(&got.bytes).unwrap().to_rgb8();
         assert_eq!(stored.dimensions(), (300, 400), "stored upright");
         // Turning clockwise takes the stored top-left corner to the top right.
         let [r, g, _] = stored.get_pixel(300 - 20, 20).0;
         assert!(r > 180 && g < 80, "red block at the top right: {r} {g}");
         let again = check(&got.bytes).unwrap();
-        assert!(
-            !again.reencoded(),
-            "the stored photo carries no turn any more"
-        );
+        assert!(!again.turned, "the stored photo carries no turn any more");
 
         // The same rule read the other way: portrait pixels that EXIF turns into landscape.
         let turned = with_orientation(&jpeg(390, 520), 8);
@@ -585,12 +606,8 @@ mod tests {
                 ..
             })
         ));
-        // Orientation 1 changes nothing: the upload is stored as it came.
-        assert!(
-            !check(&with_orientation(&jpeg(300, 400), 1))
-                .unwrap()
-                .reencoded()
-        );
+        // Orientation 1 turns nothing.
+        assert!(!check(&with_orientation(&jpeg(300, 400), 1)).unwrap().turned);
     }
 
     #[test]
@@ -631,6 +648,80 @@ mod tests {
             check_photo(cut, Some("image/png"), &rules()),
             Err(PhotoError::Undecodable(_))
         ));
+    }
+
+    #[test]
+    fn a_jpeg_cut_in_half_with_an_end_marker_appended_is_refused() {
+        let j = jpeg(300, 400);
+        let mut cut = j[..j.len() / 2].to_vec();
+        cut.extend_from_slice(&[0xFF, 0xD9]);
+        assert!(
+            matches!(check(&cut), Err(PhotoError::Undecodable(_))),
+            "{:?}",
+            check(&cut).map(|c| c.info)
+        );
+        assert!(check(&j).is_ok(), "the whole file passes");
+    }
+
+    use crate::png_chunks::chunk;
+
+    /// The PNG with `extra` chunks right after its IHDR.
+    fn png_with(png: &[u8], extra: &[Vec<u8>]) -> Vec<u8> {
+        let after_ihdr = 8 + 25;
+        let mut out = png[..after_ihdr].to_vec();
+        for c in extra {
+            out.extend_from_slice(c);
+        }
+        out.extend_from_slice(&png[after_ihdr..]);
+        out
+    }
+
+    #[test]
+    fn metadata_never_reaches_the_stored_photo() {
+        let gps = b"Exif\0\0MM\0\x2a GPSLatitude 31.2304 N GPSLongitude 121.4737 E";
+        let mut tagged = jpeg(300, 400)[..2].to_vec();
+        tagged.extend_from_slice(&[0xFF, 0xE1]);
+        tagged.extend_from_slice(&(gps.len() as u16 + 2).to_be_bytes());
+        tagged.extend_from_slice(gps);
+        tagged.extend_from_slice(&jpeg(300, 400)[2..]);
+        let has = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+        assert!(has(&tagged, b"GPSLatitude"));
+        let stored = check(&tagged).unwrap().bytes;
+        assert!(!has(&stored, b"GPSLatitude") && !has(&stored, b"Exif"));
+
+        let texted = png_with(
+            &png(300, 400),
+            &[
+                chunk(b"tEXt", b"Comment\0GPSLatitude 31.2304"),
+                chunk(b"eXIf", b"MM\0*"),
+            ],
+        );
+        let stored = check_photo(&texted, Some("image/png"), &rules())
+            .unwrap()
+            .bytes;
+        assert!(!has(&stored, b"GPSLatitude") && !has(&stored, b"eXIf"));
+    }
+
+    #[test]
+    fn an_icc_profile_bomb_is_never_inflated() {
+        use std::io::Write;
+        // 64 MiB of zeros behind a 64 KiB iCCP chunk (tests/photo_bomb.rs uploads a 1.5 GB one).
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        let block = vec![0u8; 1 << 20];
+        for _ in 0..64 {
+            z.write_all(&block).unwrap();
+        }
+        let mut profile = b"bomb\0\0".to_vec();
+        profile.extend_from_slice(&z.finish().unwrap());
+        let bomb = png_with(&png(300, 400), &[chunk(b"iCCP", &profile)]);
+        assert!(bomb.len() < MAX_PHOTO_BYTES, "{} bytes", bomb.len());
+        let got = check_photo(&bomb, Some("image/png"), &rules()).unwrap();
+        assert!(
+            !got.bytes.windows(4).any(|w| w == b"iCCP"),
+            "the profile is dropped"
+        );
+        let stored = image::load_from_memory(&got.bytes).unwrap();
+        assert_eq!((stored.width(), stored.height()), (300, 400));
     }
 
     #[test]
