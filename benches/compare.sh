@@ -37,7 +37,7 @@ start_app() {
   DB="sqlite://$OUT/$name/examdesk.db"
   pushd "$OUT/$name" >/dev/null
   env "${merchant[@]}" EXAMDESK_BIND=$APP EXAMDESK_DATABASE_URL="$DB" \
-     EXAMDESK_LOGIN_PER_MINUTE=0 EXAMDESK_JOB_INTERVAL_SECONDS=0 EXAMDESK_LOG=warn "$@" \
+     EXAMDESK_LOGIN_PER_MINUTE=0 EXAMDESK_UNPAID_HOLDS_PER_ADDRESS=0 EXAMDESK_JOB_INTERVAL_SECONDS=0 EXAMDESK_LOG=warn "$@" \
      "$BIN/examdesk" serve >"$OUT/$name/server.log" 2>&1 &
   APP_PID=$!
   popd >/dev/null
@@ -88,7 +88,7 @@ if [ -n "${PG:-}" ]; then
     psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS examdesk_perf_$scenario" -c "CREATE DATABASE examdesk_perf_$scenario"
     rm -rf "$OUT/pg-$scenario" && mkdir -p "$OUT/pg-$scenario"
     DB="$PG/examdesk_perf_$scenario"
-    env "${merchant[@]}" EXAMDESK_BIND=$APP EXAMDESK_DATABASE_URL="$DB" EXAMDESK_LOGIN_PER_MINUTE=0 \
+    env "${merchant[@]}" EXAMDESK_BIND=$APP EXAMDESK_DATABASE_URL="$DB" EXAMDESK_LOGIN_PER_MINUTE=0 EXAMDESK_UNPAID_HOLDS_PER_ADDRESS=0 \
       EXAMDESK_JOB_INTERVAL_SECONDS=0 EXAMDESK_LOG=warn "$BIN/examdesk" serve >"$OUT/pg-$scenario/server.log" 2>&1 &
     APP_PID=$!
     for _ in $(seq 50); do curl -sf "http://$APP/healthz" >/dev/null && break; sleep 0.1; done

@@ -44,7 +44,7 @@ wait_healthy() {
 # start_instance NAME BIND DATABASE_URL [JOB_INTERVAL]: examdesk serve in production mode, logs in
 # $OUT/NAME.log; background jobs off unless an interval is given.
 start_instance() {
-  env "${merchant[@]}" EXAMDESK_BIND="$2" EXAMDESK_DATABASE_URL="$3" EXAMDESK_LOGIN_PER_MINUTE=0 \
+  env "${merchant[@]}" EXAMDESK_BIND="$2" EXAMDESK_DATABASE_URL="$3" EXAMDESK_LOGIN_PER_MINUTE=0 EXAMDESK_UNPAID_HOLDS_PER_ADDRESS=0 \
     EXAMDESK_JOB_INTERVAL_SECONDS="${4:-0}" EXAMDESK_LOG=warn "$BIN/examdesk" serve >>"$OUT/$1.log" 2>&1 &
   LAST_PID=$!
   INSTANCES+=("$LAST_PID")

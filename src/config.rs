@@ -44,6 +44,9 @@ pub struct Settings {
     /// Days the short records of refused callbacks are kept
     /// (`EXAMDESK_REFUSED_CALLBACK_RETENTION_DAYS`).
     pub refused_callback_retention_days: i64,
+    /// Unpaid holds per account and per client address (`EXAMDESK_UNPAID_HOLDS_PER_ACCOUNT`,
+    /// `EXAMDESK_UNPAID_HOLDS_PER_ADDRESS`; 0 = no limit).
+    pub hold_limits: crate::db::id_numbers::HoldLimits,
     /// SQLite's commit durability (`EXAMDESK_SQLITE_SYNCHRONOUS`, FULL by default).
     pub sqlite_durability: crate::db::Durability,
     /// The simulator's clock: 1.0 replays WeChat's real notify schedule, 0.001 runs it in ms.
@@ -394,6 +397,10 @@ impl Settings {
                 "must be between 1 and 3650 days",
             ));
         }
+        let hold_limits = crate::db::id_numbers::HoldLimits {
+            per_account: parse_limit(source, "EXAMDESK_UNPAID_HOLDS_PER_ACCOUNT", 3)?,
+            per_address: parse_limit(source, "EXAMDESK_UNPAID_HOLDS_PER_ADDRESS", 30)?,
+        };
         let sim_time_scale = match source.get("EXAMDESK_SIM_TIME_SCALE") {
             None => 1.0,
             Some(v) => v
@@ -426,6 +433,7 @@ impl Settings {
             sim_time_scale,
             job_interval_seconds,
             refused_callback_retention_days,
+            hold_limits,
             bind,
             metrics_bind,
             database_url,
@@ -490,6 +498,12 @@ impl Settings {
         self.secret = Some(secret.clone());
         Ok(secret)
     }
+}
+
+/// A count where `0` turns the limit off.
+fn parse_limit(source: &Source, key: &str, default: i64) -> Result<u32, SettingError> {
+    u32::try_from(parse_number(source, key, default)?)
+        .map_err(|_| bad(key, "must be 0 (no limit) or a positive number"))
 }
 
 fn parse_number(source: &Source, key: &str, default: i64) -> Result<i64, SettingError> {

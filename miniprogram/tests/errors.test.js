@@ -41,7 +41,10 @@ test("the server's field errors land at their fields", async () => {
   await form.input('#id_number', idNumber(11))
   await form.input('#phone', '13700137000')
   await form.tap('#submit')
-  assert.equal(await form.waitFor('#id_number-error'), '该身份证号已报名该考试')
+  assert.equal(
+    await form.waitFor('#id_number-error'),
+    '该身份证号已绑定其他微信账号，不能用于报名。如需更正请联系考试办公室。'
+  )
   assert.ok(!form.has('#error'))
   assert.equal(second.wx.navigations.length, 0, 'the candidate stays on the form')
 

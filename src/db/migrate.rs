@@ -54,6 +54,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../../migrations/sqlite/0007_refused_callbacks.sql"),
         postgres: include_str!("../../migrations/postgres/0007_refused_callbacks.sql"),
     },
+    Migration {
+        version: 8,
+        name: "id_number_owners",
+        sqlite: include_str!("../../migrations/sqlite/0008_id_number_owners.sql"),
+        postgres: include_str!("../../migrations/postgres/0008_id_number_owners.sql"),
+    },
 ];
 
 /// Applies what is missing; returns how many migrations ran. Safe when several instances start at

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Db, is_unique_violation};
+use super::{Db, id_numbers, is_unique_violation};
 use crate::domain::states::{ExamStatus, Flag, Flags, OrderStatus, RegistrationStatus};
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,6 +69,9 @@ pub struct NewRegistration<'a> {
     /// `UnderReview` when the exam reviews qualifications (no hold ends then), else `PendingPayment`.
     pub status: RegistrationStatus,
     pub hold_expires_at: Option<i64>,
+    /// The client's address, for the limit on unpaid holds per address.
+    pub client_addr: Option<&'a str>,
+    pub limits: crate::db::id_numbers::HoldLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +82,10 @@ pub enum HoldError {
     CandidateTaken,
     #[error("this ID number already has a live registration for the exam")]
     IdNumberTaken,
+    #[error("this ID number is bound to another account")]
+    IdNumberOwnedElsewhere,
+    #[error("too many unpaid holds for this account or address")]
+    TooManyUnpaid,
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
 }
@@ -103,6 +110,17 @@ pub async fn hold_seat(db: &Db, new: &NewRegistration<'_>, at: i64) -> Result<i6
         return Err(HoldError::NoSeat);
     }
     let mut tx = db.write.begin().await?;
+    // Ownership first, then the exam's row: the same order as a resubmission takes them.
+    if !id_numbers::bind(&mut tx, new.id_number, new.candidate_id, at).await? {
+        tx.rollback().await?;
+        return Err(HoldError::IdNumberOwnedElsewhere);
+    }
+    if !id_numbers::within_hold_limits(&mut tx, new.candidate_id, new.client_addr, new.limits)
+        .await?
+    {
+        tx.rollback().await?;
+        return Err(HoldError::TooManyUnpaid);
+    }
     let held = sqlx::query(
         "UPDATE exams SET seats_taken = seats_taken + 1, updated_at = $2 \
          WHERE id = $1 AND status = $3 AND opens_at <= $2 AND closes_at > $2 AND seats_taken < capacity",
@@ -118,7 +136,7 @@ pub async fn hold_seat(db: &Db, new: &NewRegistration<'_>, at: i64) -> Result<i6
     }
     let inserted = sqlx::query(
         "INSERT INTO registrations (exam_id, candidate_id, name, id_number, phone, status, hold_expires_at, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $8, $6, $7, $7) RETURNING id",
+         created_at, updated_at, client_addr) VALUES ($1, $2, $3, $4, $5, $8, $6, $7, $7, $9) RETURNING id",
     )
     .bind(new.exam_id)
     .bind(new.candidate_id)
@@ -128,6 +146,7 @@ pub async fn hold_seat(db: &Db, new: &NewRegistration<'_>, at: i64) -> Result<i6
     .bind(new.hold_expires_at)
     .bind(at)
     .bind(new.status)
+    .bind(new.client_addr)
     .fetch_one(&mut *tx)
     .await;
     match inserted {

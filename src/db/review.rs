@@ -121,6 +121,8 @@ pub enum ResubmitError {
     CandidateTaken,
     #[error("this ID number has a live registration for the exam")]
     IdNumberTaken,
+    #[error("this ID number is bound to another account")]
+    IdNumberOwnedElsewhere,
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
 }
@@ -141,6 +143,10 @@ pub async fn resubmit(
         return Err(ResubmitError::NotRejected);
     }
     let mut tx = db.write.begin().await?;
+    if !crate::db::id_numbers::bind(&mut tx, fix.id_number, candidate_id, at).await? {
+        tx.rollback().await?;
+        return Err(ResubmitError::IdNumberOwnedElsewhere);
+    }
     let window = sqlx::query(
         "SELECT 1 AS one FROM exams WHERE id = $1 AND status = $3 AND opens_at <= $2 AND closes_at > $2",
     )

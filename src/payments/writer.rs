@@ -578,6 +578,11 @@ mod tests {
                 phone: "13800000000",
                 status: crate::domain::states::RegistrationStatus::PendingPayment,
                 hold_expires_at: Some(t + 900),
+                client_addr: None,
+                limits: crate::db::id_numbers::HoldLimits {
+                    per_account: 0,
+                    per_address: 0,
+                },
             };
             let registration = hold_seat(&db, &new, t).await.unwrap();
             let number = format!("T{i}");

@@ -5,7 +5,9 @@
 use examdesk::db::admins::Role;
 use serde_json::{Value, json};
 
-use crate::common::staff::{field, get_text, spawn, staff, wait_for_status};
+use crate::common::staff::{
+    field, get_text, registered, seats_taken, spawn, staff, status_of, wait_for_status,
+};
 use crate::common::{TestApp, id_number};
 
 struct Candidate {
@@ -419,4 +421,68 @@ async fn the_queue_filters_pages_and_decides_in_bulk() {
     let (code, html) = get_text(&viewer, app.at("/admin/review")).await;
     assert_eq!(code, 200, "every role sees the queue");
     assert!(!html.contains("name=\"ids\"") && html.contains("审核决定需由管理员作出"));
+}
+
+#[tokio::test]
+async fn staff_release_an_id_number_someone_else_took() {
+    let (app, _sim) = spawn().await;
+    let exam = app.exam("IDREL1").capacity(1).create().await;
+    let squatter = registered(&app, exam, "冒用者", 801).await;
+    let owner = app.login("the-real-owner").await;
+    let register_owner = || async {
+        app.http
+            .post(app.at("/api/v1/registrations"))
+            .bearer_auth(&owner)
+            .json(&serde_json::json!({
+                "exam_id": exam, "name": "本人", "id_number": id_number(801), "phone": "13900000801",
+            }))
+            .send()
+            .await
+            .expect("register")
+            .status()
+    };
+    assert_eq!(register_owner().await, 409);
+
+    let page_url = app.at(&format!("/admin/registrations/{}", squatter.id));
+    let release_url = format!("{page_url}/release-id-number");
+    let finance = staff(&app, Role::Finance).await;
+    let (_, html) = get_text(&finance, page_url.clone()).await;
+    assert!(
+        !html.contains("解除身份证号绑定"),
+        "only admins see the form"
+    );
+    let refused = finance
+        .post(&release_url)
+        .form(&[("reason", "x"), ("csrf", &field(&html, "csrf"))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+
+    let admin = staff(&app, Role::Admin).await;
+    let (_, html) = get_text(&admin, page_url.clone()).await;
+    assert!(html.contains("解除身份证号绑定"), "{html}");
+    let done = admin
+        .post(&release_url)
+        .form(&[
+            ("reason", "本人持身份证到考试办公室核实"),
+            ("csrf", &field(&html, "csrf")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200, "redirected to the registration page");
+    let html = done.text().await.unwrap();
+    assert!(html.contains("身份证号已解除绑定"), "{html}");
+    assert_eq!(status_of(&app, squatter.id).await, "cancelled");
+    assert_eq!(seats_taken(&app, exam).await, 0, "the seat is back");
+    assert_eq!(register_owner().await, 201, "the owner registers now");
+    let audit: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'release_id_number' AND reason = $1",
+    )
+    .bind("本人持身份证到考试办公室核实")
+    .fetch_one(&app.state.db.read)
+    .await
+    .unwrap();
+    assert_eq!(audit, 1);
 }

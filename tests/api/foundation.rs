@@ -28,7 +28,7 @@ async fn migrations_create_every_table_once() {
     let db = Db::connect(&test_db.url).await.unwrap();
     assert_eq!(
         db::migrate(&db).await.unwrap(),
-        7,
+        8,
         "every migration applies to a new database"
     );
     assert_eq!(
@@ -50,6 +50,7 @@ async fn migrations_create_every_table_once() {
         "audit_log",
         "wechat_callbacks",
         "refused_callbacks",
+        "id_number_owners",
         "meta",
         "ticket_batches",
         "checkins",
@@ -129,8 +130,8 @@ async fn the_exam_office_migration_keeps_what_was_there() {
     }
     assert_eq!(
         db::migrate(&db).await.unwrap(),
-        4,
-        "only 0004 to 0007 are new"
+        5,
+        "only 0004 to 0008 are new"
     );
     for (table, n) in [
         ("registrations", 1),

@@ -9,6 +9,7 @@ mod candidate_path;
 mod close_later;
 mod errors;
 mod foundation;
+mod id_numbers;
 mod notify_flood;
 mod photos;
 mod tickets;

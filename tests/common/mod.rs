@@ -174,6 +174,8 @@ impl TestApp {
             ("EXAMDESK_DATABASE_URL".into(), db.url.clone()),
             ("EXAMDESK_DATA_DIR".into(), data_dir.display().to_string()),
             ("EXAMDESK_SIM_TIME_SCALE".into(), "0.001".into()),
+            // Every test client comes from 127.0.0.1; the tests of the limit set it themselves.
+            ("EXAMDESK_UNPAID_HOLDS_PER_ADDRESS".into(), "0".into()),
         ];
         pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut settings =

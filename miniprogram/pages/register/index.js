@@ -3,7 +3,7 @@ const rules = require('../../utils/rules')
 
 const FIELDS = ['name', 'id_number', 'phone']
 // Conflicts that are about one field, said next to it.
-const FIELD_OF_CODE = { id_number_registered: 'id_number' }
+const FIELD_OF_CODE = { id_number_unavailable: 'id_number' }
 
 Component({
   data: {

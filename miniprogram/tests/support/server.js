@@ -33,6 +33,8 @@ class Server {
       EXAMDESK_DATA_DIR: path.join(dir, 'data'),
       EXAMDESK_DATABASE_URL: 'sqlite://' + this.dbFile,
       EXAMDESK_LOGIN_PER_MINUTE: '0',
+      // Every test candidate comes from 127.0.0.1.
+      EXAMDESK_UNPAID_HOLDS_PER_ADDRESS: '0',
       // Simulated WeChat delays (notify retries) pass a thousand times faster.
       EXAMDESK_SIM_TIME_SCALE: '0.001',
       RUST_LOG: 'warn',

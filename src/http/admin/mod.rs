@@ -9,6 +9,7 @@ pub mod csv;
 mod dashboard;
 mod door;
 mod exams;
+mod id_release;
 pub mod page;
 mod refunds;
 mod registration;
@@ -44,6 +45,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/admin/registrations/{id}/photo", get(registration::photo))
         .route("/admin/registrations/{id}/approve", post(review::approve))
         .route("/admin/registrations/{id}/reject", post(review::reject))
+        .route(
+            "/admin/registrations/{id}/release-id-number",
+            post(id_release::release),
+        )
         .route("/admin/review", get(review::queue))
         .route("/admin/review/bulk", post(review::bulk))
         .route("/admin/orders/{id}/refunds", post(refunds::create))

@@ -25,6 +25,8 @@ pub enum Perm {
     Review,
     /// See and re-run the daily reconciliation against WeChat's bill.
     Reconcile,
+    /// Free an ID number from the WeChat account it is bound to.
+    ReleaseIdNumber,
 }
 
 pub fn allowed(role: Role, perm: Perm) -> bool {

@@ -81,6 +81,8 @@ struct RegistrationPage {
     can_refund: bool,
     notice: Option<&'static str>,
     review: Option<ReviewBox>,
+    /// Whether the staff member may release the ID number from this account.
+    can_release_id: bool,
     csrf: String,
 }
 
@@ -106,6 +108,8 @@ fn notice_text(code: Option<&str>) -> Option<&'static str> {
         "refund_pending" => "退款已记录，但暂时未能送达微信支付；系统会用同一退款单号自动重试。",
         "refund_refused" => "微信支付拒绝了这笔退款，已标记为退款失败，详见下方退款记录。",
         "refund_existing" => "这张退款单已经提交过（重复提交），未再次退款。",
+        "id_released" => "身份证号已解除绑定，本账号用该号码的未付款报名已取消。",
+        "id_not_bound" => "该身份证号当前未绑定任何账号，无需解除。",
         _ => return None,
     })
 }
@@ -397,6 +401,7 @@ pub async fn show(
             note: r.review_note.clone().unwrap_or_default(),
             can_decide: staff.can(Perm::Review),
         }),
+        can_release_id: staff.can(Perm::ReleaseIdNumber),
         csrf: staff.0.csrf_token.clone(),
     };
     Ok(page.into_response())

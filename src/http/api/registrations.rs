@@ -13,7 +13,7 @@ use crate::domain::id_number::IdNumber;
 use crate::domain::states::{ExamReview, ExamStatus, RegistrationStatus};
 use crate::http::AppState;
 use crate::http::error::{ApiResult, AppError};
-use crate::http::extract::{ApiJson, CandidateAuth};
+use crate::http::extract::{ApiJson, CandidateAuth, ClientIp};
 use crate::util::{now, to_rfc3339};
 
 /// The candidate's own fields, checked by the same rules at registration and resubmission.
@@ -91,6 +91,7 @@ impl From<Registration> for RegistrationView {
 pub async fn create(
     State(state): State<AppState>,
     CandidateAuth(candidate_id): CandidateAuth,
+    ClientIp(address): ClientIp,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> ApiResult<(StatusCode, Json<RegistrationView>)> {
     let Fields {
@@ -117,6 +118,7 @@ pub async fn create(
             ),
         ));
     }
+    let address = address.to_string();
     let new = NewRegistration {
         exam_id: exam.id,
         candidate_id,
@@ -130,6 +132,8 @@ pub async fn create(
         // Under review the hold starts only once staff approve.
         hold_expires_at: (exam.review == ExamReview::None)
             .then_some(at + state.settings.order_ttl_minutes * 60),
+        client_addr: Some(&address),
+        limits: state.settings.hold_limits,
     };
     let id = match registrations::hold_seat(&state.db, &new, at).await {
         Ok(id) => id,
@@ -137,7 +141,10 @@ pub async fn create(
             return Err(AppError::conflict("sold_out", "名额已满，报名未成功"));
         }
         Err(HoldError::CandidateTaken) => return Err(already_registered()),
-        Err(HoldError::IdNumberTaken) => return Err(id_number_registered()),
+        Err(HoldError::IdNumberTaken | HoldError::IdNumberOwnedElsewhere) => {
+            return Err(id_number_unavailable());
+        }
+        Err(HoldError::TooManyUnpaid) => return Err(too_many_unpaid()),
         Err(HoldError::Sql(e)) => return Err(e.into()),
     };
     let registration = registrations::get(&state.db, id)
@@ -199,8 +206,24 @@ fn already_registered() -> AppError {
     AppError::conflict("already_registered", "您已报名该考试，请勿重复报名")
 }
 
-fn id_number_registered() -> AppError {
-    AppError::conflict("id_number_registered", "该身份证号已报名该考试")
+/// Another account has the ID number: the same answer whether or not it registered for this
+/// exam, so the refusal tells no one what that account did.
+fn id_number_unavailable() -> AppError {
+    AppError {
+        field: Some("id_number"),
+        ..AppError::conflict(
+            "id_number_unavailable",
+            "该身份证号已绑定其他微信账号，不能用于报名。如需更正请联系考试办公室。",
+        )
+    }
+}
+
+fn too_many_unpaid() -> AppError {
+    AppError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_unpaid",
+        "未付款的报名过多，请先完成缴费或取消之前未付款的报名。",
+    )
 }
 
 #[derive(Deserialize)]
@@ -236,7 +259,9 @@ pub async fn resubmit(
         )),
         Err(ResubmitError::NoSeat) => Err(AppError::conflict("sold_out", "名额已满，无法重新提交")),
         Err(ResubmitError::CandidateTaken) => Err(already_registered()),
-        Err(ResubmitError::IdNumberTaken) => Err(id_number_registered()),
+        Err(ResubmitError::IdNumberTaken | ResubmitError::IdNumberOwnedElsewhere) => {
+            Err(id_number_unavailable())
+        }
         Err(ResubmitError::Sql(e)) => Err(e.into()),
     }
 }
