@@ -115,6 +115,7 @@ pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, Str
             settings.refused_callback_retention_days,
         )),
     };
+    let holds = crate::holds::HoldWriter::start(db.clone());
     Ok(AppState {
         db,
         settings: Arc::new(settings),
@@ -122,6 +123,7 @@ pub async fn prepare(mut settings: Settings, demo: bool) -> Result<AppState, Str
         demo,
         payments,
         tickets,
+        holds,
         simulator,
         login_limiter,
     })

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod holds;
 pub mod http;
 pub mod jobs;
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod candidates;
 pub mod checkins;
 pub mod exam_edits;
 pub mod exams;
+pub mod hold_batch;
 pub mod id_numbers;
 pub mod meta;
 mod migrate;

@@ -6,6 +6,14 @@
 //!
 //! Rows go in as `VALUES` lists, whose columns both SQLite and PostgreSQL name `column1`, `column2`, …
 //! States are SQL literals here, as on the one-row payment path; `db::states` tests them.
+//!
+//! Every statement must stay a primary-key lookup per row however stale the table statistics
+//! are: in the minutes after registration opens the tables grow far faster than autovacuum
+//! re-counts them, and PostgreSQL, told that no order is unpaid or that an exam has no rows,
+//! chose an index on the filter instead of the key and scanned every such row per batch (measured:
+//! 128 notifies/s). So a filter that an index could serve but should not is written as an
+//! expression no index matches (`status || ''`, `COALESCE(room_id, 0)`), leaving the key as the
+//! only way in.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,6 +21,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Row};
 
+use super::Backend;
 use crate::domain::states::{CallbackKind, CallbackOutcome};
 use examdesk_tickets::number::ticket_number;
 
@@ -74,7 +83,7 @@ pub async fn mark_orders_paid(
             "UPDATE orders SET status = 'paid', transaction_id = v.column2, paid_fee = v.column3, \
              paid_at = v.column4, updated_at = v.column4, claimed_by = NULL, claim_until = NULL \
              FROM (VALUES {}) AS v WHERE orders.id = v.column1 \
-             AND orders.status IN ('created', 'prepaid', 'closed') \
+             AND (orders.status || '') IN ('created', 'prepaid', 'closed') \
              AND NOT EXISTS (SELECT 1 FROM orders other WHERE other.transaction_id = v.column2) \
              RETURNING orders.id",
             values(chunk.len(), 4)
@@ -105,7 +114,7 @@ pub async fn mark_registrations_paid(
         let mut q = query(format!(
             "UPDATE registrations SET status = 'paid', paid_at = v.column2, updated_at = v.column2 \
              FROM (VALUES {}) AS v WHERE registrations.id = v.column1 \
-             AND registrations.status = 'pending_payment' \
+             AND (registrations.status || '') = 'pending_payment' \
              RETURNING registrations.id, registrations.exam_id, \
              (SELECT code FROM exams WHERE exams.id = registrations.exam_id) AS code",
             values(chunk.len(), 2)
@@ -147,19 +156,26 @@ pub async fn transactions_of(
 /// Seats the registrations (all paid, of one exam) from the rooms' counters, in room order, as
 /// [`super::seating::seat_in_transaction`] does one at a time; returns those seated. A registration
 /// left out (counters used up, or a guard refused) is seated later by the search in
-/// [`super::seating::assign`]. SQLite only: its single writer is alone with the counters, while
-/// PostgreSQL applies payments one by one (see `payments::writer`).
+/// [`super::seating::assign`]. On PostgreSQL the exam's rooms are locked first, in room order, so
+/// that concurrent batches and the one-row path take their seats one after another.
 pub async fn seat_many(
     conn: &mut AnyConnection,
+    backend: Backend,
     exam_id: i64,
     code: &str,
     registration_ids: &[i64],
     at: i64,
 ) -> Result<HashSet<i64>, sqlx::Error> {
-    let rooms = sqlx::query(
-        "SELECT id, room_no, next_seat, capacity FROM exam_rooms \
-         WHERE exam_id = $1 AND next_seat < capacity ORDER BY room_no",
-    )
+    let rooms = sqlx::query(match backend {
+        Backend::Sqlite => {
+            "SELECT id, room_no, next_seat, capacity FROM exam_rooms \
+             WHERE exam_id = $1 AND next_seat < capacity ORDER BY room_no"
+        }
+        Backend::Postgres => {
+            "SELECT id, room_no, next_seat, capacity FROM exam_rooms \
+             WHERE exam_id = $1 AND next_seat < capacity ORDER BY room_no FOR UPDATE"
+        }
+    })
     .bind(exam_id)
     .fetch_all(&mut *conn)
     .await?;
@@ -193,16 +209,23 @@ pub async fn seat_many(
             break 'rooms;
         }
     }
+    // Kept a per-row probe of the (exam_id, ticket_no) index: with the exam's statistics still
+    // those of an empty exam, PostgreSQL otherwise hashed every paid row of the exam per batch.
+    let per_row = match backend {
+        Backend::Sqlite => "LIMIT -1 OFFSET 0",
+        Backend::Postgres => "OFFSET 0",
+    };
     let mut seated = HashSet::with_capacity(seats.len());
     for chunk in seats.chunks(CHUNK) {
         let mut q = query(format!(
             "UPDATE registrations SET room_id = v.column2, seat_no = v.column3, ticket_no = v.column4, \
              ticket_version = ticket_version + 1, updated_at = $1 \
-             FROM (VALUES {}) AS v WHERE registrations.id = v.column1 AND registrations.room_id IS NULL \
+             FROM (VALUES {}) AS v WHERE registrations.id = v.column1 \
+             AND COALESCE(registrations.room_id, 0) = 0 \
              AND NOT EXISTS (SELECT 1 FROM registrations other \
                  WHERE other.room_id = v.column2 AND other.seat_no = v.column3) \
              AND NOT EXISTS (SELECT 1 FROM registrations other WHERE other.exam_id = $2 \
-                 AND other.ticket_no = v.column4 AND other.status IN ('paid', 'refunding')) \
+                 AND other.ticket_no = v.column4 AND (other.status || '') IN ('paid', 'refunding') {per_row}) \
              RETURNING registrations.id",
             values_from(chunk.len(), 4, 3)
         ))

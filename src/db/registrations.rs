@@ -90,6 +90,20 @@ pub enum HoldError {
     Sql(#[from] sqlx::Error),
 }
 
+/// Whether the exam takes registrations now and has a seat left, as the readers see it.
+pub async fn seat_left(db: &Db, exam_id: i64, at: i64) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT 1 AS one FROM exams WHERE id = $1 AND status = $3 AND opens_at <= $2 \
+         AND closes_at > $2 AND seats_taken < capacity",
+    )
+    .bind(exam_id)
+    .bind(at)
+    .bind(ExamStatus::Open)
+    .fetch_optional(&db.read)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// Holds a seat and creates the registration in one transaction. The seat counter is taken by one
 /// conditional UPDATE, so under any concurrency held and paid seats never exceed capacity; a
 /// duplicate registration rolls the hold back.
@@ -97,16 +111,7 @@ pub async fn hold_seat(db: &Db, new: &NewRegistration<'_>, at: i64) -> Result<i6
     // When registration opens, most of the crowd arrives after the last seat is gone. A look
     // through the readers answers them without queueing behind the single writer; the
     // conditional UPDATE below still decides for everyone who may get a seat.
-    let seat_left = sqlx::query(
-        "SELECT 1 AS one FROM exams WHERE id = $1 AND status = $3 AND opens_at <= $2 \
-         AND closes_at > $2 AND seats_taken < capacity",
-    )
-    .bind(new.exam_id)
-    .bind(at)
-    .bind(ExamStatus::Open)
-    .fetch_optional(&db.read)
-    .await?;
-    if seat_left.is_none() {
+    if !seat_left(db, new.exam_id, at).await? {
         return Err(HoldError::NoSeat);
     }
     let mut tx = db.write.begin().await?;
@@ -163,7 +168,7 @@ pub async fn hold_seat(db: &Db, new: &NewRegistration<'_>, at: i64) -> Result<i6
     }
 }
 
-async fn which_duplicate(db: &Db, new: &NewRegistration<'_>) -> Result<HoldError, sqlx::Error> {
+pub async fn which_duplicate(db: &Db, new: &NewRegistration<'_>) -> Result<HoldError, sqlx::Error> {
     // The live statuses as literals: the partial unique index they name is the one to use.
     let same_candidate = sqlx::query(
         "SELECT COUNT(*) AS n FROM registrations WHERE exam_id = $1 AND candidate_id = $2 \

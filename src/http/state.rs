@@ -19,6 +19,8 @@ pub struct AppState {
     pub payments: crate::payments::Payments,
     /// Seats, ticket PDFs and verify tokens.
     pub tickets: crate::ticketing::Ticketing,
+    /// Seat holds, committed together when they arrive together.
+    pub holds: crate::holds::HoldWriter,
     /// The embedded WeChat simulator of demo mode, served under `/_sim`.
     pub simulator: Option<wechat_pay_v2_simulator::Simulator>,
     pub login_limiter: Arc<crate::rate_limit::RateLimiter>,

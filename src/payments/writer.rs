@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::db::orders::{self, Applied, Order, PaymentOutcome};
 use crate::db::{Backend, Db, payment_batch, seating};
-use crate::domain::states::{CallbackKind, CallbackOutcome, Refusal};
+use crate::domain::states::{CallbackOutcome, Refusal};
 use crate::telemetry::names;
 use wechat_pay_v2::notify::PayNotify;
 
@@ -306,10 +306,10 @@ async fn write(db: &Db, requests: &[Request]) -> Result<Vec<Done>, sqlx::Error> 
         .collect())
 }
 
-/// Applies the steps; what happened to each comes back in the steps' order. On PostgreSQL the
-/// batch first locks its orders in id order, so two instances' batches never wait on each other
-/// in a circle, then goes row by row. On SQLite (one writer, no row locks) each stage runs once
-/// for the whole batch: orders, registrations, late payments, seats, raw callbacks.
+/// Applies the steps; what happened to each comes back in the steps' order. Each stage runs once
+/// for the whole batch: orders, registrations, late payments, seats, raw callbacks. On PostgreSQL
+/// the batch first locks its orders in id order, then (in the seat stage) its exams' rooms in
+/// exam and room order, so two instances' batches never wait on each other in a circle.
 async fn apply(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
@@ -324,7 +324,6 @@ async fn apply(
             })
             .collect();
         payment_batch::lock_orders(conn, &order_ids).await?;
-        return apply_one_by_one(conn, batch).await;
     }
     // One payment per order and per transaction id goes to the bulk UPDATE; every other job for
     // the same order (a repeat in the same batch) or transaction id is settled by reading what
@@ -438,7 +437,9 @@ async fn apply(
     let mut seated = HashSet::new();
     for (exam_id, (code, registration_ids)) in &to_seat {
         let at = batch.first().map(Step::at).unwrap_or_default();
-        seated.extend(payment_batch::seat_many(conn, *exam_id, code, registration_ids, at).await?);
+        seated.extend(
+            payment_batch::seat_many(conn, backend, *exam_id, code, registration_ids, at).await?,
+        );
     }
     let mut applied = Vec::with_capacity(batch.len());
     for (job, outcome) in batch.iter().zip(outcomes) {
@@ -484,55 +485,6 @@ async fn apply(
         })
         .collect();
     payment_batch::log_pay_callbacks(conn, &callbacks).await?;
-    Ok(applied)
-}
-
-/// PostgreSQL's way: one statement per row, each found by its key. The bulk statements' joins
-/// of `VALUES` lists are planned from table statistics, and in the minutes after registration
-/// opens the registrations table grows far faster than autovacuum re-counts it; with estimates
-/// that say it is small PostgreSQL scanned it per batch (measured: 128 notifies/s). Row by row,
-/// every plan is a primary-key lookup, and a round trip to PostgreSQL costs no thread switch.
-/// The orders are already locked in id order, so the order of the steps no longer matters.
-async fn apply_one_by_one(
-    conn: &mut sqlx::AnyConnection,
-    batch: &[Step<'_>],
-) -> Result<Vec<Applied>, sqlx::Error> {
-    let mut applied = Vec::with_capacity(batch.len());
-    for step in batch {
-        applied.push(match step {
-            Step::Pay {
-                order,
-                transaction_id,
-                fee,
-                at,
-                ..
-            } => orders::apply_payment(conn, order, transaction_id, *fee, *at).await?,
-            Step::Log { .. } => Applied {
-                outcome: PaymentOutcome::AlreadyRecorded,
-                seated: false,
-            },
-        });
-    }
-    for (step, applied) in batch.iter().zip(&applied) {
-        match step {
-            Step::Pay {
-                order, body, at, ..
-            } => {
-                let outcome = callback_outcome(&applied.outcome);
-                let no = Some(order.out_trade_no.as_str());
-                orders::log_callback(conn, CallbackKind::Pay, no, body, &outcome, *at).await?;
-            }
-            Step::Log {
-                out_trade_no,
-                body,
-                outcome,
-                at,
-            } => {
-                orders::log_callback(conn, CallbackKind::Pay, *out_trade_no, body, outcome, *at)
-                    .await?
-            }
-        }
-    }
     Ok(applied)
 }
 

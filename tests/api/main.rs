@@ -9,6 +9,7 @@ mod candidate_path;
 mod close_later;
 mod errors;
 mod foundation;
+mod holds_together;
 mod id_numbers;
 mod notify_flood;
 mod photos;

@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::db::exams;
-use crate::db::registrations::{self, HoldError, NewRegistration, Registration};
+use crate::db::hold_batch::Hold;
+use crate::db::registrations::{self, HoldError, Registration};
 use crate::db::review::{self, ResubmitError};
 use crate::domain::candidate::{MobileNumber, PersonName};
 use crate::domain::id_number::IdNumber;
@@ -118,13 +119,12 @@ pub async fn create(
             ),
         ));
     }
-    let address = address.to_string();
-    let new = NewRegistration {
+    let hold = Hold {
         exam_id: exam.id,
         candidate_id,
-        name: name.as_str(),
-        id_number: id_number.as_str(),
-        phone: phone.as_str(),
+        name: name.as_str().to_string(),
+        id_number: id_number.as_str().to_string(),
+        phone: phone.as_str().to_string(),
         status: match exam.review {
             ExamReview::None => RegistrationStatus::PendingPayment,
             ExamReview::Manual => RegistrationStatus::UnderReview,
@@ -132,10 +132,11 @@ pub async fn create(
         // Under review the hold starts only once staff approve.
         hold_expires_at: (exam.review == ExamReview::None)
             .then_some(at + state.settings.order_ttl_minutes * 60),
-        client_addr: Some(&address),
+        client_addr: Some(address.to_string()),
         limits: state.settings.hold_limits,
+        at,
     };
-    let id = match registrations::hold_seat(&state.db, &new, at).await {
+    let id = match state.holds.hold(hold).await {
         Ok(id) => id,
         Err(HoldError::NoSeat) => {
             return Err(AppError::conflict("sold_out", "名额已满，报名未成功"));
