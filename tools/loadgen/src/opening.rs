@@ -87,6 +87,14 @@ const STEPS: [Step; 7] = [
     Step::Poll,
 ];
 
+/// Where a step comes in the flow, by its name in the report (unknown names last).
+pub(crate) fn step_rank(name: &str) -> usize {
+    STEPS
+        .iter()
+        .position(|s| s.name() == name)
+        .unwrap_or(STEPS.len())
+}
+
 impl Step {
     fn name(self) -> &'static str {
         match self {
