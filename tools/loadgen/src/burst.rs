@@ -79,7 +79,7 @@ pub(crate) async fn create_exam(url: &str, run_id: &str, capacity: i64) -> Resul
     };
     let id = examdesk::db::exams::create(&db, &exam)
         .await
-        .context("creating the burst's exam")?;
+        .context("creating the run's exam")?;
     db.close().await;
     Ok(id)
 }
