@@ -4,6 +4,10 @@
 //! ```sh
 //! cargo run --release -p loadgen --bin loadgen -- notify-storm --orders 20000 --concurrency 64 \
 //!     --database-url sqlite://data/examdesk.db --server-pid $(pgrep -n examdesk)
+//! # a whole opening over two instances on one PostgreSQL database, one --server-pid each
+//! cargo run --release -p loadgen --bin loadgen -- opening --candidates 2000 \
+//!     --url http://127.0.0.1:8081 --also-url http://127.0.0.1:8082 \
+//!     --server-pid $PID_A --server-pid $PID_B --database-url postgres://…/examdesk
 //! ```
 //!
 //! Exit status: 0 when every check held, 1 when one failed, 2 when the run could not be done.
