@@ -59,7 +59,7 @@ struct ErrorDetail {
 }
 
 /// Creates an exam open now with `capacity` seats, directly in the server's database.
-async fn create_exam(url: &str, run_id: &str, capacity: i64) -> Result<i64> {
+pub(crate) async fn create_exam(url: &str, run_id: &str, capacity: i64) -> Result<i64> {
     // Opens read-only first, so a wrong SQLite path fails instead of creating a new database.
     checks::open(url).await?.close().await;
     let db = examdesk::db::Db::connect(url).await?;
@@ -79,7 +79,7 @@ async fn create_exam(url: &str, run_id: &str, capacity: i64) -> Result<i64> {
     };
     let id = examdesk::db::exams::create(&db, &exam)
         .await
-        .context("creating the burst's exam")?;
+        .context("creating the run's exam")?;
     db.close().await;
     Ok(id)
 }

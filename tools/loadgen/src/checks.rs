@@ -91,6 +91,49 @@ pub(crate) async fn seat_checks(pool: &AnyPool, exam_id: i64) -> Result<Vec<Chec
     ])
 }
 
+/// Each of the run's `expected` registrations has exactly one paid order.
+pub(crate) async fn paid_once(
+    pool: &AnyPool,
+    exam_id: i64,
+    registrations: &HashSet<i64>,
+    expected: usize,
+) -> Result<Vec<Check>> {
+    let rows = sqlx::query(
+        "SELECT o.registration_id, COUNT(*) AS n FROM orders o \
+         JOIN registrations r ON r.id = o.registration_id \
+         WHERE r.exam_id = $1 AND o.status = 'paid' GROUP BY o.registration_id",
+    )
+    .bind(exam_id)
+    .fetch_all(pool)
+    .await
+    .context("reading the exam's paid orders")?;
+    let (mut once, mut more, mut orders) = (0usize, 0usize, 0i64);
+    for row in &rows {
+        let id: i64 = row.try_get("registration_id")?;
+        let n: i64 = row.try_get("n")?;
+        if registrations.contains(&id) {
+            orders += n;
+            if n == 1 {
+                once += 1;
+            } else {
+                more += 1;
+            }
+        }
+    }
+    Ok(vec![
+        Check::new(
+            "every candidate paid exactly once",
+            once == expected && more == 0,
+            format!("{once} of {expected} paid once, {more} paid more than once"),
+        ),
+        Check::new(
+            "orders paid = candidates",
+            usize::try_from(orders).is_ok_and(|o| o == expected),
+            format!("{orders} orders paid, {expected} candidates"),
+        ),
+    ])
+}
+
 /// Payments of the run. `sent` maps every out_trade_no a notify was sent for to its
 /// transaction_id; `acknowledged` holds those answered SUCCESS at least once; `registrations` are
 /// the run's registration ids.

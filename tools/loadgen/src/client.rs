@@ -85,6 +85,19 @@ pub(crate) struct ExamInfo {
     pub fee_fen: i64,
     pub capacity: i64,
     pub remaining: i64,
+    /// What an uploaded photo must be (absent from builds before photos).
+    #[serde(default)]
+    pub photo_rules: Option<PhotoRulesInfo>,
+}
+
+/// The exam's published photo rules, as `GET /api/v1/exams` gives them.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub(crate) struct PhotoRulesInfo {
+    pub min_width: u32,
+    pub min_height: u32,
+    pub aspect_width: u32,
+    pub aspect_height: u32,
+    pub max_bytes: u32,
 }
 
 #[derive(Debug, Deserialize)]

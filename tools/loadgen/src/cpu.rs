@@ -54,10 +54,15 @@ fn machine_ticks() -> Option<(u64, u64)> {
 }
 
 impl Snapshot {
-    pub fn take(server_pid: Option<u32>) -> Self {
+    /// `server_pids`: every instance of the server; their CPU is added up (none readable: none).
+    pub fn take(server_pids: &[u32]) -> Self {
+        let server = server_pids
+            .iter()
+            .filter_map(|p| process_ticks(&p.to_string()))
+            .reduce(|a, b| a + b);
         Self {
             own: process_ticks("self"),
-            server: server_pid.and_then(|p| process_ticks(&p.to_string())),
+            server,
             machine: machine_ticks(),
         }
     }
@@ -110,7 +115,7 @@ mod tests {
 
     #[test]
     fn own_process_and_machine_are_readable() {
-        let a = Snapshot::take(Some(std::process::id()));
+        let a = Snapshot::take(&[std::process::id()]);
         // Busy long enough for the shares to count as measured, however fast the build is.
         let started = std::time::Instant::now();
         let mut x = 0u64;
@@ -120,7 +125,7 @@ mod tests {
             }
         }
         std::hint::black_box(x);
-        let b = Snapshot::take(Some(std::process::id()));
+        let b = Snapshot::take(&[std::process::id()]);
         let used = b.since(&a, 10).unwrap();
         assert!(used.loadgen_seconds >= 0.0);
         assert!(used.server_seconds.is_some());

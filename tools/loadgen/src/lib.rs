@@ -13,6 +13,7 @@ mod client;
 mod cpu;
 mod ids;
 mod notify;
+mod opening;
 mod pool;
 mod prepare;
 mod report;
@@ -28,6 +29,7 @@ pub use burst::{RegistrationBurst, run_registration_burst};
 pub use client::{check_database_url, loopback_base};
 pub use cpu::CpuUse;
 pub use notify::notify_body;
+pub use opening::{Opening, run_opening};
 pub use report::{Check, Figures, Latency, Report};
 pub use storm::{NotifyStorm, run_notify_storm};
 pub use tickets::{TicketDownloads, run_ticket_downloads};
@@ -47,6 +49,9 @@ pub struct Target {
     pub request_timeout: Duration,
     /// The server's process id, to sample its resident memory from `/proc`.
     pub server_pid: Option<u32>,
+    /// More instances' process ids (one per `--also-url`, as `--server-pid` repeated): each one's
+    /// memory is sampled, and their CPU is added to the server's.
+    pub also_server_pids: Vec<u32>,
     /// Part of this run's login codes, ID numbers and transaction ids, so runs never collide.
     pub run_id: String,
     /// Requests in flight during the untimed preparation.
@@ -56,6 +61,14 @@ pub struct Target {
 }
 
 impl Target {
+    /// Every server process to sample: `server_pid`, then `also_server_pids`.
+    pub fn server_pids(&self) -> Vec<u32> {
+        self.server_pid
+            .into_iter()
+            .chain(self.also_server_pids.iter().copied())
+            .collect()
+    }
+
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -63,6 +76,7 @@ impl Target {
             max_duration: Duration::from_secs(120),
             request_timeout: Duration::from_secs(30),
             server_pid: None,
+            also_server_pids: Vec::new(),
             run_id: examdesk::util::random_hex(4),
             prepare_concurrency: 32,
             progress: false,

@@ -4,6 +4,10 @@
 //! ```sh
 //! cargo run --release -p loadgen --bin loadgen -- notify-storm --orders 20000 --concurrency 64 \
 //!     --database-url sqlite://data/examdesk.db --server-pid $(pgrep -n examdesk)
+//! # a whole opening over two instances on one PostgreSQL database, one --server-pid each
+//! cargo run --release -p loadgen --bin loadgen -- opening --candidates 2000 \
+//!     --url http://127.0.0.1:8081 --also-url http://127.0.0.1:8082 \
+//!     --server-pid $PID_A --server-pid $PID_B --database-url postgres://…/examdesk
 //! ```
 //!
 //! Exit status: 0 when every check held, 1 when one failed, 2 when the run could not be done.
@@ -15,8 +19,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use loadgen::{
-    Merchant, NotifyStorm, RegistrationBurst, Report, Target, TicketDownloads, WechatFaults,
-    run_notify_storm, run_registration_burst, run_ticket_downloads,
+    Merchant, NotifyStorm, Opening, RegistrationBurst, Report, Target, TicketDownloads,
+    WechatFaults, run_notify_storm, run_opening, run_registration_burst, run_ticket_downloads,
 };
 
 #[derive(Parser)]
@@ -44,9 +48,10 @@ struct Common {
     /// One request gives up after this many seconds.
     #[arg(long, default_value_t = 30)]
     request_timeout: u64,
-    /// Samples the server's resident memory (VmRSS) from /proc during the run.
-    #[arg(long)]
-    server_pid: Option<u32>,
+    /// Samples the server's resident memory (VmRSS) from /proc during the run. Repeatable, one
+    /// per instance: each one's memory is sampled and their CPU is added up.
+    #[arg(long = "server-pid", value_name = "PID")]
+    server_pid: Vec<u32>,
     /// Names this run's candidates and transaction ids (letters and digits); random by default.
     #[arg(long)]
     run_id: Option<String>,
@@ -144,6 +149,38 @@ enum Scenario {
         #[arg(long)]
         exam_id: Option<i64>,
     },
+    /// A whole registration opening: each candidate signs in, lists the exams, registers, uploads
+    /// a photo, orders, is paid by a signed notify (some twice) and reads its registration until
+    /// it shows paid; the whole flow is timed.
+    Opening {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        merchant: MerchantArgs,
+        #[arg(long, default_value_t = 1000)]
+        candidates: usize,
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+        /// Share of the candidates whose notify is sent twice: half at the same moment as the
+        /// original, half after the candidate saw paid.
+        #[arg(long, default_value_t = 0.2)]
+        repeat_share: f64,
+        /// Default: the first open exam with enough seats left; with none and --database-url,
+        /// one seating exactly the candidates is created.
+        #[arg(long)]
+        exam_id: Option<i64>,
+        /// Another instance on the same database (repeatable): candidate i makes every call to
+        /// instance i mod k (--url first), its notify goes to the next instance.
+        #[arg(long = "also-url", value_name = "URL")]
+        also_url: Vec<String>,
+        /// Pause between two reads of a registration not yet paid.
+        #[arg(long, default_value_t = 10)]
+        poll_ms: u64,
+        /// A candidate gives up when its registration does not show paid this many seconds after
+        /// its notify was acknowledged.
+        #[arg(long, default_value_t = 10)]
+        poll_seconds: u64,
+    },
 }
 
 fn target(c: &Common) -> Target {
@@ -151,7 +188,8 @@ fn target(c: &Common) -> Target {
     t.database_url = c.database_url.clone();
     t.max_duration = Duration::from_secs(c.max_seconds);
     t.request_timeout = Duration::from_secs(c.request_timeout);
-    t.server_pid = c.server_pid;
+    t.server_pid = c.server_pid.first().copied();
+    t.also_server_pids = c.server_pid.iter().skip(1).copied().collect();
     if let Some(id) = &c.run_id {
         t.run_id = id.clone();
     }
@@ -226,6 +264,27 @@ async fn run(cli: Cli) -> Result<(Report, Option<PathBuf>)> {
             t.rounds = rounds;
             t.exam_id = exam_id;
             (run_ticket_downloads(&t).await?, common.json)
+        }
+        Scenario::Opening {
+            common,
+            merchant: m,
+            candidates,
+            concurrency,
+            repeat_share,
+            exam_id,
+            also_url,
+            poll_ms,
+            poll_seconds,
+        } => {
+            let mut o = Opening::new(target(&common), candidates);
+            o.merchant = merchant(&m);
+            o.concurrency = concurrency;
+            o.repeat_share = repeat_share;
+            o.exam_id = exam_id;
+            o.also = also_url;
+            o.poll_every = Duration::from_millis(poll_ms);
+            o.poll_limit = Duration::from_secs(poll_seconds);
+            (run_opening(&o).await?, common.json)
         }
     };
     Ok((report, json))

@@ -21,7 +21,8 @@ pub(crate) struct Run {
     pub run_id: Arc<str>,
     pub deadline: Instant,
     date: String,
-    rss: Option<RssSampler>,
+    /// One sampler per server process, in `Target::server_pids` order.
+    rss: Vec<RssSampler>,
     prepare_requests: AtomicU64,
     prepare_started: Instant,
     /// CPU counters when the clock started, and what the timed phase used.
@@ -58,7 +59,11 @@ impl Run {
         }
         let api = Api::new(base, target.request_timeout)?;
         api.healthz().await?;
-        let rss = target.server_pid.map(RssSampler::start).transpose()?;
+        let rss = target
+            .server_pids()
+            .into_iter()
+            .map(RssSampler::start)
+            .collect::<Result<Vec<_>>>()?;
         let now = Instant::now();
         Ok(Arc::new(Self {
             target: target.clone(),
@@ -98,11 +103,13 @@ impl Run {
         self.count_prepare(concurrency as u64);
         let elapsed = self.prepare_started.elapsed();
         let requests = self.prepare_requests.load(Ordering::Relaxed);
-        if let Some(rss) = &self.rss {
+        for rss in &self.rss {
             rss.timed_phase(true);
         }
-        *lock(&self.cpu_start) =
-            Some((cpu::Snapshot::take(self.target.server_pid), Instant::now()));
+        *lock(&self.cpu_start) = Some((
+            cpu::Snapshot::take(&self.target.server_pids()),
+            Instant::now(),
+        ));
         Ok(Figures {
             requests,
             seconds: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
@@ -113,8 +120,8 @@ impl Run {
 
     /// Ends the timed phase of `requests` requests.
     pub fn end_timed(&self, requests: u64) {
-        let end = cpu::Snapshot::take(self.target.server_pid);
-        if let Some(rss) = &self.rss {
+        let end = cpu::Snapshot::take(&self.target.server_pids());
+        for rss in &self.rss {
             rss.timed_phase(false);
         }
         if let Some((start, _)) = lock(&self.cpu_start).take() {
@@ -238,13 +245,30 @@ impl Run {
     }
 
     pub fn finish(&self, scenario: &str, exam_id: i64, parts: Parts) -> Report {
-        let (rss_all, rss_timed) = match &self.rss {
-            Some(r) => {
+        // The largest of any instance; with several instances each one's figures go to the details.
+        let snapshots: Vec<(u32, u64, Option<u64>)> = self
+            .rss
+            .iter()
+            .map(|r| {
                 let (a, t) = r.snapshot();
-                (Some(a), t)
-            }
-            None => (None, None),
-        };
+                (r.pid(), a, t)
+            })
+            .collect();
+        let rss_all = snapshots.iter().map(|s| s.1).max();
+        let rss_timed = snapshots.iter().filter_map(|s| s.2).max();
+        let mut details = parts.details;
+        if snapshots.len() > 1 {
+            let by_pid: serde_json::Map<String, serde_json::Value> = snapshots
+                .iter()
+                .map(|(pid, all, timed)| {
+                    (
+                        pid.to_string(),
+                        serde_json::json!({ "run": all, "timed": timed }),
+                    )
+                })
+                .collect();
+            details.insert("server_rss_max_kib_by_pid".into(), by_pid.into());
+        }
         Report {
             scenario: scenario.into(),
             run_id: self.run_id.to_string(),
@@ -254,7 +278,7 @@ impl Run {
             parameters: parts.parameters,
             prepare: parts.prepare,
             timed: parts.timed,
-            details: parts.details,
+            details,
             checks: parts.checks,
             database_skipped: parts.database_skipped,
             server_rss_max_kib: rss_all,
@@ -266,7 +290,7 @@ impl Run {
 
 impl Drop for Run {
     fn drop(&mut self) {
-        if let Some(rss) = &self.rss {
+        for rss in &self.rss {
             rss.stop();
         }
     }

@@ -122,7 +122,25 @@ impl fmt::Display for Report {
             t.errors
         )?;
         for (k, v) in &self.details {
-            writeln!(f, "  {k:<12} {v}")?;
+            match (k.as_str(), v.as_object()) {
+                // Per-step figures (the opening) read better as a table than as one JSON line.
+                ("steps", Some(steps)) => {
+                    writeln!(f, "  steps ms     p50 / p90 / p99 / max (n, unexpected)")?;
+                    // In the order of the flow; names the flow does not know after them.
+                    let mut names: Vec<&String> = steps.keys().collect();
+                    names.sort_by_key(|n| super::opening::step_rank(n));
+                    for name in names {
+                        let step = &steps[name.as_str()];
+                        let l = &step["latency_ms"];
+                        writeln!(
+                            f,
+                            "    {name:<16} {} / {} / {} / {}  ({}, {})",
+                            l["p50"], l["p90"], l["p99"], l["max"], step["n"], step["unexpected"]
+                        )?;
+                    }
+                }
+                _ => writeln!(f, "  {k:<12} {v}")?,
+            }
         }
         if let Some(all) = self.server_rss_max_kib {
             writeln!(

@@ -52,6 +52,10 @@ impl RssSampler {
         })
     }
 
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     /// Marks the timed phase; a sample is taken at each edge too, so even a phase shorter than
     /// the sampling interval has a figure.
     pub fn timed_phase(&self, on: bool) {

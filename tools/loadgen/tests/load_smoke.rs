@@ -7,10 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestApp;
+use common::{TestApp, TestDb};
 use loadgen::{
-    NotifyStorm, RegistrationBurst, Report, Target, TicketDownloads, WechatFaults,
-    run_notify_storm, run_registration_burst, run_ticket_downloads,
+    NotifyStorm, Opening, RegistrationBurst, Report, Target, TicketDownloads, WechatFaults,
+    run_notify_storm, run_opening, run_registration_burst, run_ticket_downloads,
 };
 
 async fn app() -> TestApp {
@@ -243,6 +243,80 @@ async fn ticket_downloads_pay_first_and_report_every_answer() {
         app.count("SELECT COUNT(*) FROM registrations WHERE status = 'paid'")
             .await,
         10
+    );
+}
+
+/// A whole opening: 30 candidates from sign-in to seeing `paid`, a fifth of them notified twice.
+/// On PostgreSQL over two instances of one database (candidates alternate, each notify reaches
+/// the other instance); SQLite serves one instance, so there the second URL is the same one and
+/// only the round-robin is exercised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_takes_every_candidate_through_once() {
+    let db = TestDb::new().await;
+    let extra = [
+        ("EXAMDESK_LOGIN_PER_MINUTE", "0"),
+        (
+            "EXAMDESK_SECRET",
+            "one-secret-shared-by-every-instance-0123456789",
+        ),
+    ];
+    let second_db = db.is_postgres().then(|| db.shared());
+    let app = TestApp::spawn_on(db, &extra, examdesk::build_app).await;
+    let second = match second_db {
+        Some(db) => Some(TestApp::spawn_on(db, &extra, examdesk::build_app).await),
+        None => None,
+    };
+    let exam_id = app.exam("LOADO1").capacity(40).create().await;
+    let mut opening = Opening::new(target(&app), 30);
+    opening.concurrency = 8;
+    opening.exam_id = Some(exam_id);
+    opening.also = vec![second.as_ref().map_or(app.url.clone(), |b| b.url.clone())];
+    let report = run_opening(&opening).await.expect("opening runs");
+    println!("{report}");
+    assert!(report.passed(), "{report}");
+    assert!(report.database_skipped.is_none());
+    assert_eq!(report.details["candidates_through"], 30, "{report}");
+    assert_eq!(report.details["repeats"]["sent"], 6, "{report}");
+    for (step, n) in [
+        ("login", 30),
+        ("exams", 30),
+        ("register", 30),
+        ("photo", 30),
+        ("pay", 30),
+        ("notify", 36),
+        ("poll-until-paid", 30),
+    ] {
+        assert_eq!(report.details["steps"][step]["n"], n, "{step}: {report}");
+    }
+    assert_eq!(report.timed.statuses.get("notify 200 SUCCESS"), Some(&36));
+    for name in [
+        "completed within --max-seconds",
+        "every candidate through (paid and seen paid)",
+        "every answer as expected",
+        "every candidate paid exactly once",
+        "orders paid = candidates",
+        "every acknowledged order paid with its transaction_id",
+        "orders paid = distinct notified orders",
+        "registrations paid = orders paid",
+        "transaction_id unique",
+        "held + paid seats <= capacity",
+        "live registrations = seats_taken",
+    ] {
+        assert!(check(&report, name), "{name}: {report}");
+    }
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM registrations WHERE exam_id = {exam_id} AND status = 'paid'"
+        ))
+        .await,
+        30
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT seats_taken FROM exams WHERE id = {exam_id}"
+        ))
+        .await,
+        30
     );
 }
 
