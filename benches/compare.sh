@@ -4,7 +4,9 @@
 # interleaved on one machine. Writes JSON and logs to $OUT (default /tmp/examdesk-perf).
 #   cargo build --release -p examdesk -p loadgen
 #   benches/compare.sh            # everything, about 10 minutes
-#   PG=postgres://postgres@127.0.0.1:5432 benches/compare.sh   # and the storm and burst on PostgreSQL
+#   PG=postgres://postgres@127.0.0.1:5432 benches/compare.sh   # and PostgreSQL as a column (+ the opening)
+#   ONLY=pg PG=… benches/compare.sh                             # PostgreSQL only
+#   OPENING=100000 (candidates of the opening scenario), ORDERS=20000 (notifies of each storm)
 # Needs the baseline's set-up once ($ANCHORS/setup.sh: wrk, a Python venv).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
@@ -55,6 +57,7 @@ big_exam() {
 start_sim
 trap 'kill $SIM_PID 2>/dev/null || true; stop_app' EXIT
 
+if [ "${ONLY:-}" != pg ]; then
 for durability in FULL NORMAL; do
   quiet
   start_app "storm-$durability" EXAMDESK_SQLITE_SYNCHRONOUS=$durability
@@ -79,35 +82,72 @@ exam=$(big_exam tickets)
 "$BIN/loadgen" ticket-downloads --url "http://$APP" --database-url "$DB" --candidates 500 --exam-id "$exam" \
   --server-pid "$APP_PID" --max-seconds 600 --json "$OUT/tickets.json" | tee "$OUT/tickets.txt"
 stop_app
+fi
 
-# With PG=postgres://…: the notify storm and the burst again on a fresh PostgreSQL database (the
-# database for several instances; synchronous commit, PostgreSQL's default).
+# With PG=postgres://…: PostgreSQL as a column of its own (synchronous commit, its default): the
+# storm, the burst and the ticket downloads on one instance, the storm again on two instances
+# sharing it, and the whole opening ($OPENING candidates) over two instances. A fresh database each.
+# start_pg NAME PORT: an instance on database examdesk_perf_NAME (created afresh on the first call).
+start_pg() {
+  local name=$1 port=$2
+  DB="$PG/examdesk_perf_$name"
+  mkdir -p "$OUT/pg-$name"
+  env "${merchant[@]}" EXAMDESK_BIND=127.0.0.1:$port EXAMDESK_DATABASE_URL="$DB" EXAMDESK_LOGIN_PER_MINUTE=0 \
+    EXAMDESK_UNPAID_HOLDS_PER_ADDRESS=0 EXAMDESK_JOB_INTERVAL_SECONDS=0 EXAMDESK_LOG=warn \
+    EXAMDESK_SECRET=compare-sh-instances-share-this-secret-0123 \
+    EXAMDESK_DATA_DIR="$OUT/pg-$name/data-$port" "$BIN/examdesk" serve >"$OUT/pg-$name/server-$port.log" 2>&1 &
+  PG_PIDS+=($!)
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+}
+fresh_pg() {
+  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS examdesk_perf_$1" -c "CREATE DATABASE examdesk_perf_$1"
+  rm -rf "$OUT/pg-$1"
+  PG_PIDS=()
+}
+stop_pg() { kill "${PG_PIDS[@]}" 2>/dev/null || true; wait "${PG_PIDS[@]}" 2>/dev/null || true; PG_PIDS=(); }
+pg_exam() {
+  EXAMDESK_DATABASE_URL="$DB" "$BIN/examdesk" exam create --code "$1" --title "2026年性能测试考试" \
+    --fee-fen 5000 --capacity "$2" --opens 2026-01-01T00:00:00Z --closes 2030-01-01T00:00:00Z \
+    --starts 2030-01-02T00:00:00Z
+}
+OPENING="${OPENING:-100000}"
 if [ -n "${PG:-}" ]; then
-  for scenario in storm burst; do
-    quiet
-    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS examdesk_perf_$scenario" -c "CREATE DATABASE examdesk_perf_$scenario"
-    rm -rf "$OUT/pg-$scenario" && mkdir -p "$OUT/pg-$scenario"
-    DB="$PG/examdesk_perf_$scenario"
-    env "${merchant[@]}" EXAMDESK_BIND=$APP EXAMDESK_DATABASE_URL="$DB" EXAMDESK_LOGIN_PER_MINUTE=0 EXAMDESK_UNPAID_HOLDS_PER_ADDRESS=0 \
-      EXAMDESK_JOB_INTERVAL_SECONDS=0 EXAMDESK_LOG=warn "$BIN/examdesk" serve >"$OUT/pg-$scenario/server.log" 2>&1 &
-    APP_PID=$!
-    for _ in $(seq 50); do curl -sf "http://$APP/healthz" >/dev/null && break; sleep 0.1; done
-    if [ "$scenario" = storm ]; then
-      exam=$(EXAMDESK_DATABASE_URL="$DB" "$BIN/examdesk" exam create --code PGSTORM --title "2026年性能测试考试" \
-        --fee-fen 5000 --capacity 98901 --opens 2026-01-01T00:00:00Z --closes 2030-01-01T00:00:00Z \
-        --starts 2030-01-02T00:00:00Z)
-      "$BIN/loadgen" notify-storm --url "http://$APP" --database-url "$DB" --orders "$ORDERS" --concurrency 64 \
-        --exam-id "$exam" --server-pid "$APP_PID" --max-seconds 600 --json "$OUT/pg-storm.json" | tee "$OUT/pg-storm.txt"
-    else
-      "$BIN/loadgen" registration-burst --url "http://$APP" --database-url "$DB" --candidates 10000 --capacity 1000 \
-        --server-pid "$APP_PID" --max-seconds 600 --json "$OUT/pg-burst.json" | tee "$OUT/pg-burst.txt"
-    fi
-    stop_app
-  done
+  trap 'kill $SIM_PID 2>/dev/null || true; stop_app; stop_pg' EXIT
+  quiet; fresh_pg storm; start_pg storm 18081
+  exam=$(pg_exam PGSTORM 98901)
+  "$BIN/loadgen" notify-storm --url http://127.0.0.1:18081 --database-url "$DB" --orders "$ORDERS" --concurrency 64 \
+    --exam-id "$exam" --server-pid "${PG_PIDS[0]}" --max-seconds 600 --json "$OUT/pg-storm.json" | tee "$OUT/pg-storm.txt"
+  stop_pg
+
+  quiet; fresh_pg storm2; start_pg storm2 18081; start_pg storm2 18082
+  exam=$(pg_exam PGSTORM2 98901)
+  "$BIN/loadgen" notify-storm --url http://127.0.0.1:18081 --also-url http://127.0.0.1:18082 --database-url "$DB" \
+    --orders "$ORDERS" --concurrency 64 --exam-id "$exam" --server-pid "${PG_PIDS[0]}" --server-pid "${PG_PIDS[1]}" \
+    --max-seconds 600 --json "$OUT/pg-storm2.json" | tee "$OUT/pg-storm2.txt"
+  stop_pg
+
+  quiet; fresh_pg burst; start_pg burst 18081
+  "$BIN/loadgen" registration-burst --url http://127.0.0.1:18081 --database-url "$DB" --candidates 10000 --capacity 1000 \
+    --server-pid "${PG_PIDS[0]}" --max-seconds 600 --json "$OUT/pg-burst.json" | tee "$OUT/pg-burst.txt"
+  stop_pg
+
+  quiet; fresh_pg tickets; start_pg tickets 18081
+  exam=$(pg_exam PGTICKETS 98901)
+  "$BIN/loadgen" ticket-downloads --url http://127.0.0.1:18081 --database-url "$DB" --candidates 500 --exam-id "$exam" \
+    --server-pid "${PG_PIDS[0]}" --max-seconds 600 --json "$OUT/pg-tickets.json" | tee "$OUT/pg-tickets.txt"
+  stop_pg
+
+  quiet; fresh_pg opening; start_pg opening 18081; start_pg opening 18082
+  exam=$(pg_exam PGOPEN "$OPENING")
+  "$BIN/loadgen" opening --url http://127.0.0.1:18081 --also-url http://127.0.0.1:18082 --database-url "$DB" \
+    --candidates "$OPENING" --exam-id "$exam" --server-pid "${PG_PIDS[0]}" --server-pid "${PG_PIDS[1]}" \
+    --max-seconds 900 --json "$OUT/pg-opening.json" | tee "$OUT/pg-opening.txt"
+  stop_pg
 fi
 
 quiet
 "$BIN/ticketbench" | tee "$OUT/ticketbench.txt"
+[ "${ONLY:-}" = pg ] && { echo "figures in $OUT"; exit 0; }
 quiet
 (cd "$ANCHORS" && COUNT=200 ticket_baseline/run.sh) | tee "$OUT/baseline-tickets.txt"
 # examdesk's figures as ratios to the baseline's of this sitting.

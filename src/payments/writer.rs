@@ -323,6 +323,7 @@ async fn apply(
                 Step::Log { .. } => None,
             })
             .collect();
+        payment_batch::plan_by_keys(conn).await?;
         payment_batch::lock_orders(conn, &order_ids).await?;
     }
     // One payment per order and per transaction id goes to the bulk UPDATE; every other job for
@@ -484,7 +485,7 @@ async fn apply(
             },
         })
         .collect();
-    payment_batch::log_pay_callbacks(conn, &callbacks).await?;
+    payment_batch::log_pay_callbacks(conn, backend, &callbacks).await?;
     Ok(applied)
 }
 
