@@ -292,8 +292,16 @@ fn write_pdf(doc: &PdfDocument) -> Result<Vec<u8>, TicketError> {
             }
         }
     }
+    // The dictionaries (the font's /W widths, the info with its UTF-16 title, the page tree)
+    // go into one deflated object stream and the cross-reference table becomes a stream:
+    // about 1.5 KB less per ticket (PDF 1.5, which every current reader opens).
+    let save = lopdf::SaveOptions::builder()
+        .use_object_streams(true)
+        .use_xref_streams(true)
+        .compression_level(6)
+        .build();
     let mut out = Vec::new();
-    lo.save_to(&mut out)
+    lo.save_with_options(&mut out, save)
         .map_err(|e| TicketError::Pdf(e.to_string()))?;
     Ok(out)
 }
