@@ -7,14 +7,16 @@ mod sheet;
 mod sign_in_sheet;
 mod xobjects;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use printpdf::{
-    FontId, Mm, PdfDocument, PdfPage, PdfParseErrorSeverity, PdfSaveOptions, XObjectId,
+    FontId, Mm, Op, PdfDocument, PdfFont, PdfFontHandle, PdfPage, PdfParseErrorSeverity,
+    PdfSaveOptions, XObjectId,
 };
 use thiserror::Error;
 
-use super::fonts::TicketFonts;
+use super::fonts::{FontFace, TicketFonts};
 use super::photo::PhotoFormat;
 use super::qr::{QrError, QrMatrix};
 use canvas::Canvas;
@@ -222,6 +224,8 @@ fn a4_page(canvas: Canvas<'_>) -> PdfPage {
 struct Document<'a> {
     pdf: PdfDocument,
     photos: HashMap<&'a [u8], (XObjectId, f32)>,
+    /// Each face of the document's fonts with the id its text is drawn with.
+    faces: Vec<(FontId, Arc<FontFace>)>,
 }
 
 impl<'a> Document<'a> {
@@ -230,14 +234,19 @@ impl<'a> Document<'a> {
         let mut pdf = PdfDocument::new(title);
         pdf.metadata.info.creator = "examdesk".into();
         pdf.metadata.info.producer = "examdesk (printpdf)".into();
-        let font_ids = fonts
+        // The faces join the document only in `finish`, and only those a page uses: adding
+        // one clones its parsed tables (the whole primary face's cmap, GSUB and GPOS), which
+        // a ticket drawn from the prepared subset never needs.
+        let faces: Vec<(FontId, Arc<FontFace>)> = fonts
             .faces()
             .iter()
-            .map(|f| pdf.add_font(&f.parsed))
+            .map(|f| (FontId::new(), Arc::clone(f)))
             .collect();
+        let font_ids = faces.iter().map(|(id, _)| id.clone()).collect();
         let doc = Self {
             pdf,
             photos: HashMap::new(),
+            faces,
         };
         (doc, font_ids)
     }
@@ -255,6 +264,26 @@ impl<'a> Document<'a> {
     }
 
     fn finish(mut self, pages: Vec<PdfPage>) -> Result<Vec<u8>, TicketError> {
+        let used: HashSet<&FontId> = pages
+            .iter()
+            .flat_map(|p| &p.ops)
+            .filter_map(|op| match op {
+                Op::SetFont {
+                    font: PdfFontHandle::External(id),
+                    ..
+                } => Some(id),
+                _ => None,
+            })
+            .collect();
+        for (id, face) in &self.faces {
+            if used.contains(id) {
+                self.pdf
+                    .resources
+                    .fonts
+                    .map
+                    .insert(id.clone(), PdfFont::new(face.parsed.clone()));
+            }
+        }
         self.pdf.with_pages(pages);
         write_pdf(&self.pdf)
     }
