@@ -8,7 +8,7 @@
 //! (`assets/fonts/prepared-pool.txt`) — and a ticket hands printpdf that small font instead;
 //! printpdf still subsets it to the glyphs the page uses and writes the PDF.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -48,6 +48,10 @@ pub struct FontFace {
     pub name: String,
     pub(crate) parsed: ParsedFont,
     units_per_em: f32,
+    /// Advance (em) of every character a prepared subset has. Its cmap is thousands of short
+    /// segments (GB2312 is scattered over the Unicode block) and the parser looks a character
+    /// up segment by segment; a page measures a few thousand characters.
+    advances: Option<HashMap<char, f32>>,
 }
 
 impl FontFace {
@@ -63,10 +67,14 @@ impl FontFace {
             name: name.to_owned(),
             parsed,
             units_per_em,
+            advances: None,
         })
     }
 
     pub fn has_char(&self, c: char) -> bool {
+        if let Some(advances) = &self.advances {
+            return advances.contains_key(&c);
+        }
         self.parsed
             .lookup_glyph_index(c as u32)
             .is_some_and(|gid| gid != 0)
@@ -74,6 +82,9 @@ impl FontFace {
 
     /// Advance width of `c` in em (0 when the face lacks it).
     pub fn advance_em(&self, c: char) -> f32 {
+        if let Some(advances) = &self.advances {
+            return advances.get(&c).copied().unwrap_or(0.0);
+        }
         match self.parsed.lookup_glyph_index(c as u32) {
             Some(gid) => f32::from(self.parsed.get_horizontal_advance(gid)) / self.units_per_em,
             None => 0.0,
@@ -153,6 +164,8 @@ impl PreparedSubsets {
 /// A subset of `primary` holding `chars` (those it has), parsed as a face of its own.
 fn build_prepared(primary: &FontFace, chars: impl Iterator<Item = char>) -> Option<FontFace> {
     let mut glyphs: BTreeMap<u16, String> = BTreeMap::new();
+    // Same glyphs, same horizontal metrics: the subset's advances are the primary's.
+    let mut advances: HashMap<char, f32> = HashMap::new();
     for c in chars {
         if let Some(gid) = primary
             .parsed
@@ -160,6 +173,7 @@ fn build_prepared(primary: &FontFace, chars: impl Iterator<Item = char>) -> Opti
             .filter(|g| *g != 0)
         {
             glyphs.entry(gid).or_insert_with(|| c.to_string());
+            advances.insert(c, primary.advance_em(c));
         }
     }
     let subset = printpdf::subset_font(&primary.parsed, &glyphs).ok()?;
@@ -171,6 +185,7 @@ fn build_prepared(primary: &FontFace, chars: impl Iterator<Item = char>) -> Opti
     .ok()?;
     // The subset has no name table; keep the family's name on the PDF's /BaseFont.
     face.parsed.font_name = primary.parsed.font_name.clone();
+    face.advances = Some(advances);
     Some(face)
 }
 

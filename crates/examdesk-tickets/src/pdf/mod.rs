@@ -313,8 +313,7 @@ fn write_pdf(doc: &PdfDocument) -> Result<Vec<u8>, TicketError> {
             && stream.allows_compression
             && stream.dict.get(b"Filter").is_err()
         {
-            let compressed =
-                deflate(&stream.content).map_err(|e| TicketError::Pdf(e.to_string()))?;
+            let compressed = deflate(&stream.content).map_err(TicketError::Pdf)?;
             if compressed.len() + 19 < stream.content.len() {
                 stream.dict.set("Filter", "FlateDecode");
                 stream.set_content(compressed);
@@ -335,14 +334,18 @@ fn write_pdf(doc: &PdfDocument) -> Result<Vec<u8>, TicketError> {
     Ok(out)
 }
 
-fn deflate(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    use std::io::Write as _;
-    let mut encoder = flate2::write::ZlibEncoder::new(
-        Vec::with_capacity(data.len() / 2),
-        flate2::Compression::default(),
-    );
-    encoder.write_all(data)?;
-    encoder.finish()
+/// zlib-rs rather than flate2's miniz_oxide for the page's own streams: on the ticket's 40 KB
+/// font subset it takes 0.65 ms at level 7 where miniz_oxide took 1.6 ms at level 6, for 145
+/// bytes more.
+fn deflate(data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = vec![0; zlib_rs::compress_bound(data.len())];
+    let (compressed, rc) = zlib_rs::compress_slice(&mut out, data, zlib_rs::DeflateConfig::new(7));
+    if rc != zlib_rs::ReturnCode::Ok {
+        return Err(format!("deflate failed: {rc:?}"));
+    }
+    let len = compressed.len();
+    out.truncate(len);
+    Ok(out)
 }
 
 #[cfg(test)]
