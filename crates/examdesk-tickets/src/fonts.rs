@@ -249,7 +249,7 @@ impl TicketFonts {
         let pool = &self.prepared.pool;
         let mut key: Vec<char> = fixed
             .into_iter()
-            .filter(|c| !c.is_whitespace() && !pool.contains(c) && primary.has_char(*c))
+            .filter(|c| !pool.contains(c) && primary.has_char(*c))
             .collect();
         key.sort_unstable();
         key.dedup();
@@ -272,7 +272,7 @@ impl TicketFonts {
         };
         if variable
             .into_iter()
-            .any(|c| !c.is_whitespace() && !face.has_char(c) && primary.has_char(c))
+            .any(|c| !face.has_char(c) && primary.has_char(c))
         {
             counter(&self.prepared.full_fonts);
             return self.clone();
