@@ -19,6 +19,22 @@ const QR_SIDE: f32 = 40.0 * MM;
 /// Baseline offset below a row's middle that centres CJK glyphs optically.
 const BASELINE_DROP: f32 = 0.36;
 
+/// The page's own labels, drawn on every ticket: they belong to the exam's prepared font
+/// subset (see [`crate::fonts::TicketFonts::for_document`]). A label missing here still
+/// prints, from the whole font as a second embedded font; a test checks that none is missing.
+pub(super) const FIXED_TEXTS: &[&str] = &[
+    "准考证",
+    "（请用 A4 纸打印，考试时与本人有效身份证件一同携带）",
+    "姓　　名身份证号准考证号考　　场座 位 号考试时间考试地点",
+    "照片（未上传）",
+    "入场核验二维码",
+    "请保持清晰，勿折叠涂改",
+    "考生须知",
+    "考生签名：监考员核验签名：（入场时当场签写）（核验人像与证件后签写）",
+    "考试代码 本准考证仅限本人使用，涂改无效",
+    "0123456789.",
+];
+
 /// Placed resources of one page.
 pub struct PageImages<'a> {
     /// Photo XObject and its height/width ratio.
