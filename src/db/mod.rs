@@ -89,6 +89,10 @@ impl Db {
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
+                // The ping before each use was one more round trip per statement run on the
+                // pool (a batch of payments, each read of a request). A connection the server
+                // closed fails its next statement instead, and sqlx drops it.
+                .test_before_acquire(false)
                 .connect(url)
                 .await
                 .map_err(DbError::Connect)?;

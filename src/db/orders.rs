@@ -81,10 +81,10 @@ pub async fn by_out_trade_nos(
 ) -> Result<std::collections::HashMap<String, Order>, sqlx::Error> {
     let mut found = std::collections::HashMap::with_capacity(out_trade_nos.len());
     for chunk in out_trade_nos.chunks(100) {
-        let list = super::payment_batch::list(chunk.len());
+        let list = super::payment_batch::list(super::payment_batch::padded(chunk).count());
         let sql = format!("SELECT {COLUMNS} FROM orders WHERE out_trade_no IN ({list})");
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for no in chunk {
+        for no in super::payment_batch::padded(chunk) {
             q = q.bind(*no);
         }
         for row in q.fetch_all(&mut *conn).await? {

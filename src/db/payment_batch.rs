@@ -38,6 +38,23 @@ pub fn list(n: usize) -> String {
     values_from(n, 1, 1).replace(['(', ')'], "")
 }
 
+/// The rows of a chunk, the last one repeated up to the next of a few fixed sizes. A statement's
+/// text names its row count, and each new text is parsed and planned again (one more round trip
+/// to PostgreSQL); with a few sizes each connection keeps them all prepared. A repeated row
+/// changes nothing: an `IN` list or a joined `VALUES` row that is already there.
+pub fn padded<T>(chunk: &[T]) -> impl Iterator<Item = &T> {
+    let size = SIZES
+        .iter()
+        .copied()
+        .find(|&s| s >= chunk.len())
+        .unwrap_or(chunk.len());
+    chunk
+        .iter()
+        .chain(std::iter::repeat_n(chunk.last(), size - chunk.len()).flatten())
+}
+
+const SIZES: [usize; 8] = [1, 2, 4, 8, 16, 32, 64, CHUNK];
+
 fn query(sql: String) -> Query<'static, Any, AnyArguments> {
     sqlx::query(AssertSqlSafe(sql))
 }
@@ -76,9 +93,9 @@ pub async fn lock_orders(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), sq
     for chunk in sorted.chunks(CHUNK) {
         let mut q = query(format!(
             "SELECT id FROM orders WHERE id IN ({}) ORDER BY id FOR UPDATE",
-            list(chunk.len())
+            list(padded(chunk).count())
         ));
-        for id in chunk {
+        for id in padded(chunk) {
             q = q.bind(*id);
         }
         q.fetch_all(&mut *conn).await?;
@@ -102,9 +119,9 @@ pub async fn mark_orders_paid(
              AND (orders.status || '') IN ('created', 'prepaid', 'closed') \
              AND NOT EXISTS (SELECT 1 FROM orders other WHERE other.transaction_id = v.column2) \
              RETURNING orders.id",
-            values(chunk.len(), 4)
+            values(padded(chunk).count(), 4)
         ));
-        for p in chunk {
+        for p in padded(chunk) {
             q = q
                 .bind(p.order_id)
                 .bind(p.transaction_id)
@@ -133,9 +150,9 @@ pub async fn mark_registrations_paid(
              AND (registrations.status || '') = 'pending_payment' \
              RETURNING registrations.id, registrations.exam_id, \
              (SELECT code FROM exams WHERE exams.id = registrations.exam_id) AS code",
-            values(chunk.len(), 2)
+            values(padded(chunk).count(), 2)
         ));
-        for (id, at) in chunk {
+        for (id, at) in padded(chunk) {
             q = q.bind(*id).bind(*at);
         }
         for row in q.fetch_all(&mut *conn).await? {
@@ -157,9 +174,9 @@ pub async fn transactions_of(
     for chunk in order_ids.chunks(CHUNK) {
         let mut q = query(format!(
             "SELECT id, transaction_id FROM orders WHERE id IN ({})",
-            list(chunk.len())
+            list(padded(chunk).count())
         ));
-        for id in chunk {
+        for id in padded(chunk) {
             q = q.bind(*id);
         }
         for row in q.fetch_all(&mut *conn).await? {
@@ -244,13 +261,13 @@ pub async fn seat_many(
              AND NOT EXISTS (SELECT 1 FROM registrations other WHERE other.exam_id = $2 \
                  AND other.ticket_no = v.column4 AND other.status IN ('paid', 'refunding'){per_row}) \
              RETURNING registrations.id",
-            values_from(chunk.len(), 4, 3)
+            values_from(padded(chunk).count(), 4, 3)
         ))
         // The exam as a parameter, not `registrations.exam_id`: the guard is then one lookup in
         // the (exam_id, ticket_no) index.
         .bind(at)
         .bind(exam_id);
-        for (registration_id, room_id, seat_no, number) in chunk {
+        for (registration_id, room_id, seat_no, number) in padded(chunk) {
             q = q
                 .bind(*registration_id)
                 .bind(*room_id)
@@ -357,6 +374,21 @@ mod tests {
         assert_eq!(values(2, 3), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(values_from(2, 2, 2), "($2, $3), ($4, $5)");
         assert_eq!(list(3), "$1, $2, $3");
+    }
+
+    #[test]
+    fn chunks_are_padded_to_a_few_sizes_with_their_last_row() {
+        let rows = [1, 2, 3, 4, 5];
+        assert_eq!(
+            padded(&rows).copied().collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5, 5, 5, 5]
+        );
+        assert_eq!(padded(&rows[..1]).count(), 1);
+        assert_eq!(padded(&[0u8; 0]).count(), 0);
+        let full: Vec<u32> = (0..CHUNK as u32).collect();
+        assert_eq!(padded(&full).count(), CHUNK);
+        let many: Vec<u32> = (0..70).collect();
+        assert_eq!(padded(&many).count(), CHUNK);
     }
 
     #[test]

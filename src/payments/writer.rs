@@ -435,40 +435,23 @@ async fn apply(
         }
     }
 
-    let mut seated = HashSet::new();
-    for (exam_id, (code, registration_ids)) in &to_seat {
-        let at = batch.first().map(Step::at).unwrap_or_default();
-        seated.extend(
-            payment_batch::seat_many(conn, backend, *exam_id, code, registration_ids, at).await?,
-        );
-    }
-    let mut applied = Vec::with_capacity(batch.len());
-    for (job, outcome) in batch.iter().zip(outcomes) {
-        // A log job: nothing was paid.
-        let outcome = outcome.unwrap_or(PaymentOutcome::AlreadyRecorded);
-        let seated = match job {
-            Step::Pay { order, .. } if outcome == PaymentOutcome::Recorded => {
-                seated.contains(&order.registration_id)
-            }
-            // A late payment that got its seat back: the one-row path, as late payments are few.
-            Step::Pay { order, at, .. } if orders::needs_seat(&outcome) => {
-                seating::seat_in_transaction(conn, order.registration_id, None, *at).await?
-            }
-            _ => false,
-        };
-        applied.push(Applied { outcome, seated });
-    }
-
+    // A log job: nothing was paid.
+    let outcomes: Vec<PaymentOutcome> = outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or(PaymentOutcome::AlreadyRecorded))
+        .collect();
+    // The callbacks before the seats: on PostgreSQL the seat stage locks the exam's rooms until
+    // the commit, and every statement after it would keep the other writers waiting.
     let callbacks: Vec<payment_batch::Callback> = batch
         .iter()
-        .zip(&applied)
-        .map(|(job, applied)| match job {
+        .zip(&outcomes)
+        .map(|(job, outcome)| match job {
             Step::Pay {
                 order, body, at, ..
             } => payment_batch::Callback {
                 out_trade_no: Some(&order.out_trade_no),
                 body,
-                outcome: callback_outcome(&applied.outcome),
+                outcome: callback_outcome(outcome),
                 at: *at,
             },
             Step::Log {
@@ -486,6 +469,28 @@ async fn apply(
         })
         .collect();
     payment_batch::log_pay_callbacks(conn, backend, &callbacks).await?;
+
+    let mut seated = HashSet::new();
+    for (exam_id, (code, registration_ids)) in &to_seat {
+        let at = batch.first().map(Step::at).unwrap_or_default();
+        seated.extend(
+            payment_batch::seat_many(conn, backend, *exam_id, code, registration_ids, at).await?,
+        );
+    }
+    let mut applied = Vec::with_capacity(batch.len());
+    for (job, outcome) in batch.iter().zip(outcomes) {
+        let seated = match job {
+            Step::Pay { order, .. } if outcome == PaymentOutcome::Recorded => {
+                seated.contains(&order.registration_id)
+            }
+            // A late payment that got its seat back: the one-row path, as late payments are few.
+            Step::Pay { order, at, .. } if orders::needs_seat(&outcome) => {
+                seating::seat_in_transaction(conn, order.registration_id, None, *at).await?
+            }
+            _ => false,
+        };
+        applied.push(Applied { outcome, seated });
+    }
     Ok(applied)
 }
 
