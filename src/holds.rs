@@ -71,7 +71,14 @@ async fn run(db: Db, mut queue: mpsc::Receiver<Queued>) {
         }
         let (holds, replies): (Vec<Hold>, Vec<_>) =
             batch.drain(..).map(|q| (q.hold, q.reply)).unzip();
-        match write(&db, &holds).await {
+        let started = std::time::Instant::now();
+        let written = write(&db, &holds).await;
+        tracing::debug!(
+            holds = holds.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "hold batch"
+        );
+        match written {
             Ok(verdicts) => {
                 for (reply, verdict) in replies.into_iter().zip(verdicts) {
                     let _ = reply.send(Ok(verdict));
