@@ -85,22 +85,31 @@ pub async fn plan_by_keys(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
 
 /// On PostgreSQL, locks the orders in id order before anything else touches them, so that two
 /// instances' batches (which may share orders: WeChat's repeats go to either) queue instead of
-/// deadlocking. SQLite has one writer at a time and needs no row locks.
-pub async fn lock_orders(conn: &mut AnyConnection, ids: &[i64]) -> Result<(), sqlx::Error> {
+/// deadlocking; returns the ids now locked. SQLite has one writer at a time and needs no row locks.
+pub async fn lock_orders(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    wait: bool,
+) -> Result<HashSet<i64>, sqlx::Error> {
     let mut sorted = ids.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
+    // Without `wait`, an order another transaction holds is skipped (and not returned).
+    let skip = if wait { "" } else { " SKIP LOCKED" };
+    let mut locked = HashSet::with_capacity(sorted.len());
     for chunk in sorted.chunks(CHUNK) {
         let mut q = query(format!(
-            "SELECT id FROM orders WHERE id IN ({}) ORDER BY id FOR UPDATE",
+            "SELECT id FROM orders WHERE id IN ({}) ORDER BY id FOR UPDATE{skip}",
             list(padded(chunk).count())
         ));
         for id in padded(chunk) {
             q = q.bind(*id);
         }
-        q.fetch_all(&mut *conn).await?;
+        for row in q.fetch_all(&mut *conn).await? {
+            locked.insert(row.try_get::<i64, _>(0)?);
+        }
     }
-    Ok(())
+    Ok(locked)
 }
 
 /// Marks the orders paid where that is still to be done, with the guards of

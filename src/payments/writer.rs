@@ -41,7 +41,12 @@ enum Request {
 struct Queued {
     request: Request,
     reply: oneshot::Sender<Result<Done, String>>,
+    /// Batches that left this notify for later, its order being another batch's just then.
+    deferred: u8,
 }
+
+/// Batches that may leave a notify for later before one waits for its order's lock.
+const DEFERRALS: u8 = 2;
 
 /// What became of a request, once committed.
 #[derive(Debug)]
@@ -102,7 +107,11 @@ impl PaymentWriter {
     async fn submit(&self, request: Request) -> Result<Done, String> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Queued { request, reply })
+            .send(Queued {
+                request,
+                reply,
+                deferred: 0,
+            })
             .await
             .map_err(|_| "payment writer stopped".to_string())?;
         answer
@@ -125,19 +134,25 @@ pub fn callback_outcome(outcome: &PaymentOutcome) -> CallbackOutcome {
 }
 
 async fn run(db: Db, mut queue: mpsc::Receiver<Queued>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = queue.recv().await {
-        batch.push(first);
+    let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        // Notifies left for later go first; with none, wait for the next one.
+        if batch.is_empty() {
+            match queue.recv().await {
+                Some(first) => batch.push(first),
+                None => return,
+            }
+        }
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
-        let (requests, replies): (Vec<Request>, Vec<_>) =
-            batch.drain(..).map(|q| (q.request, q.reply)).unzip();
+        let requests: Vec<&Request> = batch.iter().map(|q| &q.request).collect();
+        let wait = batch.iter().any(|q| q.deferred >= DEFERRALS);
         let started = std::time::Instant::now();
-        let written = write(&db, &requests).await;
+        let written = write(&db, &requests, wait).await;
         let took = started.elapsed();
         tracing::debug!(
             notifies = requests.len(),
@@ -146,18 +161,27 @@ async fn run(db: Db, mut queue: mpsc::Receiver<Queued>) {
         );
         metrics::histogram!(names::PAYMENT_BATCH_SIZE).record(requests.len() as f64);
         metrics::histogram!(names::PAYMENT_BATCH_DURATION).record(took.as_secs_f64());
+        let jobs: Vec<Queued> = batch.drain(..).collect();
         match written {
             Ok(done) => {
-                for (reply, done) in replies.into_iter().zip(done) {
-                    // A handler that gave up (client gone) just doesn't hear the answer; the data
-                    // is committed.
-                    let _ = reply.send(Ok(done));
+                for (mut job, done) in jobs.into_iter().zip(done) {
+                    match done {
+                        // A handler that gave up (client gone) just doesn't hear the answer;
+                        // the data is committed.
+                        Some(done) => {
+                            let _ = job.reply.send(Ok(done));
+                        }
+                        None => {
+                            job.deferred += 1;
+                            batch.push(job);
+                        }
+                    }
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, jobs = replies.len(), "payment batch not committed; WeChat will resend");
-                for reply in replies {
-                    let _ = reply.send(Err(e.to_string()));
+                tracing::error!(error = %e, jobs = jobs.len(), "payment batch not committed; WeChat will resend");
+                for job in jobs {
+                    let _ = job.reply.send(Err(e.to_string()));
                 }
             }
         }
@@ -212,10 +236,20 @@ fn check(notify: &PayNotify, order: &Order) -> Result<(), (Refusal, &'static str
 }
 
 /// Looks up the batch's orders, checks each notify against its order, applies the payments and
-/// keeps every callback, in one transaction.
-async fn write(db: &Db, requests: &[Request]) -> Result<Vec<Done>, sqlx::Error> {
+/// keeps every callback, in one transaction. On PostgreSQL, a notify whose order another batch
+/// (of this instance or another) holds just then is left for a later batch (`None`) unless `wait`:
+/// WeChat's repeats reach several instances at once, and waiting for that batch's commit held up
+/// the whole batch behind it.
+async fn write(
+    db: &Db,
+    requests: &[&Request],
+    wait: bool,
+) -> Result<Vec<Option<Done>>, sqlx::Error> {
     let mut conn = db.write.acquire().await?;
     let mut tx = conn.begin().await?;
+    if db.backend == Backend::Postgres {
+        payment_batch::plan_by_keys(&mut tx).await?;
+    }
     let numbers: Vec<&str> = requests
         .iter()
         .filter_map(|r| match r {
@@ -224,11 +258,26 @@ async fn write(db: &Db, requests: &[Request]) -> Result<Vec<Done>, sqlx::Error> 
         })
         .collect();
     let found: HashMap<String, Order> = orders::by_out_trade_nos(&mut tx, &numbers).await?;
+    // On PostgreSQL the orders are locked in id order before anything else touches them.
+    let mut later = HashSet::new();
+    if db.backend == Backend::Postgres {
+        let ids: Vec<i64> = found.values().map(|o| o.id).collect();
+        let locked = payment_batch::lock_orders(&mut tx, &ids, wait).await?;
+        later.extend(ids.into_iter().filter(|id| !locked.contains(id)));
+    }
     let mut steps = Vec::with_capacity(requests.len());
-    // Per request: Some(order) when its step pays, or the verdict given without paying.
-    let mut verdicts: Vec<Result<&Order, Done>> = Vec::with_capacity(requests.len());
-    for request in requests {
+    // Per request: Some(order) when its step pays, or the verdict given without paying; None
+    // when it waits for a later batch (and has no step in this one).
+    let mut verdicts: Vec<Option<Result<&Order, Done>>> = Vec::with_capacity(requests.len());
+    for request in requests.iter().copied() {
         match request {
+            Request::Notify { notify, .. }
+                if found
+                    .get(notify.out_trade_no.as_str())
+                    .is_some_and(|o| later.contains(&o.id)) =>
+            {
+                verdicts.push(None);
+            }
             Request::Notify { notify, body, at } => {
                 let no = notify.out_trade_no.as_str();
                 let refuse = |refusal, reason| {
@@ -271,7 +320,7 @@ async fn write(db: &Db, requests: &[Request]) -> Result<Vec<Done>, sqlx::Error> 
                     },
                 };
                 steps.push(step);
-                verdicts.push(verdict);
+                verdicts.push(Some(verdict));
             }
             Request::Log {
                 out_trade_no,
@@ -285,7 +334,7 @@ async fn write(db: &Db, requests: &[Request]) -> Result<Vec<Done>, sqlx::Error> 
                     outcome: outcome.clone(),
                     at: *at,
                 });
-                verdicts.push(Err(Done::Logged));
+                verdicts.push(Some(Err(Done::Logged)));
             }
         }
     }
@@ -293,39 +342,32 @@ async fn write(db: &Db, requests: &[Request]) -> Result<Vec<Done>, sqlx::Error> 
     let committing = std::time::Instant::now();
     tx.commit().await?;
     metrics::histogram!(names::PAYMENT_BATCH_COMMIT).record(committing.elapsed().as_secs_f64());
+    let mut applied = applied.into_iter();
     Ok(verdicts
         .into_iter()
-        .zip(applied)
-        .map(|(verdict, applied)| match verdict {
-            Ok(order) => Done::Paid {
-                order: order.clone(),
-                applied,
-            },
-            Err(done) => done,
+        .map(|verdict| {
+            let verdict = verdict?;
+            let applied = applied.next()?;
+            Some(match verdict {
+                Ok(order) => Done::Paid {
+                    order: order.clone(),
+                    applied,
+                },
+                Err(done) => done,
+            })
         })
         .collect())
 }
 
 /// Applies the steps; what happened to each comes back in the steps' order. Each stage runs once
-/// for the whole batch: orders, registrations, late payments, seats, raw callbacks. On PostgreSQL
-/// the batch first locks its orders in id order, then (in the seat stage) its exams' rooms in
+/// for the whole batch: orders, registrations, late payments, raw callbacks, seats. On PostgreSQL
+/// the orders are locked already (in id order), and the seat stage locks its exams' rooms in
 /// exam and room order, so two instances' batches never wait on each other in a circle.
 async fn apply(
     conn: &mut sqlx::AnyConnection,
     backend: Backend,
     batch: &[Step<'_>],
 ) -> Result<Vec<Applied>, sqlx::Error> {
-    if backend == Backend::Postgres {
-        let order_ids: Vec<i64> = batch
-            .iter()
-            .filter_map(|step| match step {
-                Step::Pay { order, .. } => Some(order.id),
-                Step::Log { .. } => None,
-            })
-            .collect();
-        payment_batch::plan_by_keys(conn).await?;
-        payment_batch::lock_orders(conn, &order_ids).await?;
-    }
     // One payment per order and per transaction id goes to the bulk UPDATE; every other job for
     // the same order (a repeat in the same batch) or transaction id is settled by reading what
     // the order holds afterwards — the same answers the one-row path gives.
@@ -644,7 +686,13 @@ mod tests {
             notify(&o[7], "tx7", 5000, "FAIL"),
             pay(&unknown, "tx8"),
         ];
-        let done = write(&db, &batch).await.unwrap();
+        let jobs: Vec<&Request> = batch.iter().collect();
+        let done: Vec<Done> = write(&db, &jobs, false)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.expect("SQLite never leaves a notify for later"))
+            .collect();
         assert_eq!(
             verdicts(done),
             [
