@@ -161,7 +161,7 @@ async fn run(db: Db, mut queue: mpsc::Receiver<Queued>) {
         );
         metrics::histogram!(names::PAYMENT_BATCH_SIZE).record(requests.len() as f64);
         metrics::histogram!(names::PAYMENT_BATCH_DURATION).record(took.as_secs_f64());
-        let jobs: Vec<Queued> = batch.drain(..).collect();
+        let jobs = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
         match written {
             Ok(done) => {
                 for (mut job, done) in jobs.into_iter().zip(done) {
