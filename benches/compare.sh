@@ -6,7 +6,7 @@
 #   benches/compare.sh            # everything, about 10 minutes
 #   PG=postgres://postgres@127.0.0.1:5432 benches/compare.sh   # and PostgreSQL as a column (+ the opening)
 #   ONLY=pg PG=… benches/compare.sh                             # PostgreSQL only
-#   OPENING=100000 (candidates of the opening scenario), ORDERS=20000 (notifies of each storm)
+#   OPENING=98901 (candidates of the opening scenario, at most one exam's 98,901 seats), ORDERS=20000
 # Needs the baseline's set-up once ($ANCHORS/setup.sh: wrk, a Python venv).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")/.." && pwd)"
@@ -110,7 +110,8 @@ pg_exam() {
     --fee-fen 5000 --capacity "$2" --opens 2026-01-01T00:00:00Z --closes 2030-01-01T00:00:00Z \
     --starts 2030-01-02T00:00:00Z
 }
-OPENING="${OPENING:-100000}"
+# One exam seats at most 99 rooms × 999 seats: the opening fills the largest exam there is.
+OPENING="${OPENING:-98901}"
 if [ -n "${PG:-}" ]; then
   trap 'kill $SIM_PID 2>/dev/null || true; stop_app; stop_pg' EXIT
   quiet; fresh_pg storm; start_pg storm 18081
