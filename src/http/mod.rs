@@ -9,6 +9,7 @@ pub mod health;
 pub mod notify;
 pub mod request_log;
 pub mod route_metrics;
+pub mod security_headers;
 mod state;
 
 pub use state::{AppState, build_app};

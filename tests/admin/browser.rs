@@ -68,6 +68,8 @@ impl Browser {
             "goog:chromeOptions".into(),
             json!({ "binary": CHROMIUM, "args": args }),
         );
+        // The console, so that every test can see that no page broke its security policy.
+        caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
         let url = format!("http://127.0.0.1:{port}");
         let client = wait_until("chromedriver starts a session", async || {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -177,10 +179,61 @@ impl Browser {
         let _ = self.c().set_window_size(1366, 900).await;
     }
 
+    /// The console messages since the last call (chromedriver's log endpoint).
+    async fn console(&self) -> Vec<String> {
+        let log = self
+            .c()
+            .issue_cmd(ConsoleLog)
+            .await
+            .expect("chromedriver returns the browser log");
+        log.as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter_map(|e| e["message"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Ends the session; every page this session showed kept to its Content-Security-Policy.
     async fn stop(mut self) {
+        let violations: Vec<String> = self
+            .console()
+            .await
+            .into_iter()
+            .filter(|m| {
+                m.contains("Content Security Policy") || m.contains("Content-Security-Policy")
+            })
+            .collect();
         if let Some(client) = self.client.take() {
             let _ = client.close().await;
         }
+        assert!(violations.is_empty(), "CSP violations: {violations:#?}");
+    }
+}
+
+/// chromedriver's `GET log` extension, which fantoccini has no method for.
+#[derive(Debug)]
+struct ConsoleLog;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for ConsoleLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            axum::http::Method::POST,
+            Some(r#"{"type":"browser"}"#.into()),
+        )
     }
 }
 

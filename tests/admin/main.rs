@@ -8,6 +8,7 @@ mod common;
 mod browser;
 mod door;
 mod exam_settings;
+mod headers;
 mod pages;
 mod review;
 mod sheets;

@@ -187,6 +187,7 @@ impl Simulator {
             .route("/pay/refundquery", post(wire::refund_query))
             .route("/pay/downloadbill", post(wire::download_bill))
             .route("/sns/jscode2session", get(login::jscode2session))
+            .route("/pay.css", get(page::stylesheet))
             .route(
                 "/pay/{prepay_id}",
                 get(page::pay_page).post(page::pay_route),

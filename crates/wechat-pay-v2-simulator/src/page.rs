@@ -110,15 +110,21 @@ fn render(order: Option<&SimOrder>, id: &str, refusal: Option<PayRefusal>) -> St
     format!(
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>微信支付（模拟）</title><style>\
-body{{font-family:sans-serif;background:#ededed;margin:0}}\
-main{{max-width:24rem;margin:2rem auto;background:#fff;padding:1.5rem;border-radius:8px;text-align:center}}\
-.amount{{font-size:2rem;font-weight:bold}}.no{{color:#888;font-size:.8rem}}\
-button{{background:#07c160;color:#fff;border:0;border-radius:4px;padding:.8rem 3rem;font-size:1rem}}\
-.ok{{color:#07c160}}.warn{{color:#c00}}.sim{{color:#888;font-size:.8rem}}\
-</style></head><body><main><h1>微信支付</h1>{content}\
+<title>微信支付（模拟）</title><link rel=\"stylesheet\" href=\"../pay.css\"></head><body><main><h1>微信支付</h1>{content}\
 <p class=\"sim\">这是 examdesk 的微信支付模拟器，不会真实扣款。</p></main></body></html>"
     )
+}
+
+/// The payment page's style, served as a file (relative to the page, so also under a prefix):
+/// the service's Content-Security-Policy allows no inline style.
+const STYLE: &str = "body{font-family:sans-serif;background:#ededed;margin:0}\
+main{max-width:24rem;margin:2rem auto;background:#fff;padding:1.5rem;border-radius:8px;text-align:center}\
+.amount{font-size:2rem;font-weight:bold}.no{color:#888;font-size:.8rem}\
+button{background:#07c160;color:#fff;border:0;border-radius:4px;padding:.8rem 3rem;font-size:1rem}\
+.ok{color:#07c160}.warn{color:#c00}.sim{color:#888;font-size:.8rem}";
+
+pub async fn stylesheet() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE)
 }
 
 fn escape(s: &str) -> String {

@@ -26,6 +26,7 @@ use axum::routing::{get, post};
 use crate::http::AppState;
 
 const STYLESHEET: &str = include_str!("../../../assets/admin.css");
+const SCRIPT: &str = include_str!("../../../assets/admin.js");
 
 pub fn router(state: AppState) -> Router<AppState> {
     let guarded = Router::new()
@@ -89,6 +90,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/admin/login", get(auth::login_page).post(auth::login))
         .route("/admin/assets/admin.css", get(stylesheet))
+        .route("/admin/assets/admin.js", get(script))
         .merge(guarded)
 }
 
@@ -99,6 +101,16 @@ async fn stylesheet() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         STYLESHEET,
+    )
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SCRIPT,
     )
 }
 
