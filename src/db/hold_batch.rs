@@ -14,7 +14,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::Backend;
 use super::id_numbers::{self, HoldLimits};
-use super::payment_batch::padded;
+use super::payment_batch::{list_from, padded};
 
 const CHUNK: usize = 100;
 use super::registrations::HoldError;
@@ -286,7 +286,7 @@ async fn unpaid_counts(
         let sql = format!(
             "SELECT {column} AS k, COUNT(*) AS n FROM registrations WHERE {filter} IN ({}) \
              AND status IN ($1, $2) GROUP BY {filter}",
-            values_from_list(padded(chunk).count(), 3)
+            list_from(padded(chunk).count(), 3)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(RegistrationStatus::PendingPayment)
@@ -341,7 +341,7 @@ async fn bind_all(
         }
         let sql = format!(
             "SELECT id_number, candidate_id FROM id_number_owners WHERE id_number IN ({})",
-            values_from_list(padded(&known).count(), 1)
+            list_from(padded(&known).count(), 1)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for number in padded(&known) {
@@ -409,14 +409,6 @@ fn rows(count: usize, cols: usize, first: usize, tail: &str) -> String {
                 .collect();
             format!("({}, {tail})", params.join(", "))
         })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `$first, $first+1, …` for an `IN` list of `n`.
-fn values_from_list(n: usize, first: usize) -> String {
-    (first..first + n)
-        .map(|k| format!("${k}"))
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -34,47 +34,6 @@ pub async fn bind(
 }
 
 /// Limits on unpaid holds; `0` turns one off.
-/// What [`bind_reporting`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Binding {
-    /// Bound by this call: undone with [`unbind`] if the request is refused after all.
-    New,
-    /// The candidate's own already.
-    Existing,
-    OwnedElsewhere,
-}
-
-/// As [`bind`], telling whether this call made the binding (one statement when it did).
-pub async fn bind_reporting(
-    tx: &mut Transaction<'static, Any>,
-    id_number: &str,
-    candidate_id: i64,
-    at: i64,
-) -> Result<Binding, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO id_number_owners (id_number, candidate_id, bound_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (id_number) DO NOTHING RETURNING candidate_id",
-    )
-    .bind(id_number)
-    .bind(candidate_id)
-    .bind(at)
-    .fetch_optional(&mut **tx)
-    .await?;
-    if inserted.is_some() {
-        return Ok(Binding::New);
-    }
-    let owner: i64 = sqlx::query("SELECT candidate_id FROM id_number_owners WHERE id_number = $1")
-        .bind(id_number)
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get("candidate_id")?;
-    Ok(if owner == candidate_id {
-        Binding::Existing
-    } else {
-        Binding::OwnedElsewhere
-    })
-}
-
 /// Removes a binding this transaction made for a request that was then refused.
 pub async fn unbind(
     tx: &mut Transaction<'static, Any>,

@@ -35,7 +35,12 @@ fn values(rows: usize, cols: usize) -> String {
 
 /// `$1, $2, …` for `n` values, as `IN (…)` lists take them.
 pub fn list(n: usize) -> String {
-    values_from(n, 1, 1).replace(['(', ')'], "")
+    list_from(n, 1)
+}
+
+/// As [`list`], numbering from `$first`.
+pub fn list_from(n: usize, first: usize) -> String {
+    values_from(n, 1, first).replace(['(', ')'], "")
 }
 
 /// The rows of a chunk, the last one repeated up to the next of a few fixed sizes. A statement's
@@ -383,6 +388,7 @@ mod tests {
         assert_eq!(values(2, 3), "($1, $2, $3), ($4, $5, $6)");
         assert_eq!(values_from(2, 2, 2), "($2, $3), ($4, $5)");
         assert_eq!(list(3), "$1, $2, $3");
+        assert_eq!(list_from(2, 3), "$3, $4");
     }
 
     #[test]
