@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::config::Settings;
+use crate::config::{ConnectionLimits, Settings};
 use crate::db::Db;
 use crate::http::AppState;
 
@@ -15,14 +15,36 @@ use crate::http::AppState;
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    crate::http::connections::serve(listener, router, limits, shutdown).await
+}
+
+/// Files kept for what is not a client connection: the database pool, logs, cached tickets.
+const FILES_BESIDE_CONNECTIONS: u64 = 256;
+
+/// Raises the soft limit on open files to the hard one, as Go's runtime does, and lowers the
+/// connection cap to what fits under it: beyond the cap a client is told the service is busy,
+/// beyond the file limit it would not even be accepted.
+pub fn fit_connections_to_open_files(limits: &mut ConnectionLimits) {
+    let files = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(files) => files,
+        Err(e) => {
+            tracing::warn!("could not read or raise the limit on open files: {e}");
+            return;
+        }
+    };
+    let fits = files.saturating_sub(FILES_BESIDE_CONNECTIONS).max(1);
+    if u64::from(limits.max_connections) > fits {
+        let capped = u32::try_from(fits).unwrap_or(u32::MAX);
+        tracing::warn!(
+            "EXAMDESK_MAX_CONNECTIONS is {} but the process may open only {files} files: serving \
+             at most {capped} connections; raise the limit (ulimit -n, systemd's LimitNOFILE)",
+            limits.max_connections
+        );
+        limits.max_connections = capped;
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub use wechat_pay_v2::{Secret, SignType, WechatConfig};
 
@@ -19,6 +20,32 @@ fn bad(setting: &str, problem: impl Into<String>) -> SettingError {
     SettingError {
         setting: setting.to_string(),
         problem: problem.into(),
+    }
+}
+
+/// How long and how many clients may hold the service (`EXAMDESK_HEADER_TIMEOUT_SECONDS`,
+/// `EXAMDESK_BODY_TIMEOUT_SECONDS`, `EXAMDESK_KEEPALIVE_SECONDS`, `EXAMDESK_MAX_CONNECTIONS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// From the moment the service waits for a request's head until the head is complete. Hyper
+    /// also counts the wait for the next request on a kept-alive connection.
+    pub header_timeout: Duration,
+    /// From a request's head until its whole body has arrived (see `http/body_deadline.rs`).
+    pub body_timeout: Duration,
+    /// A kept-alive connection with no byte either way for this long is closed; `None`: every
+    /// connection closes after its response.
+    pub keepalive_idle: Option<Duration>,
+    pub max_connections: u32,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(20),
+            keepalive_idle: Some(Duration::from_secs(5)),
+            max_connections: 10_000,
+        }
     }
 }
 
@@ -49,6 +76,8 @@ pub struct Settings {
     pub hold_limits: crate::db::id_numbers::HoldLimits,
     /// SQLite's commit durability (`EXAMDESK_SQLITE_SYNCHRONOUS`, FULL by default).
     pub sqlite_durability: crate::db::Durability,
+    /// Time limits and the cap on connections, against slow and idle clients.
+    pub connections: ConnectionLimits,
     /// The simulator's clock: 1.0 replays WeChat's real notify schedule, 0.001 runs it in ms.
     pub sim_time_scale: f64,
 }
@@ -429,6 +458,7 @@ impl Settings {
             }
         };
         Ok(Self {
+            connections: connection_limits(source)?,
             sqlite_durability,
             sim_time_scale,
             job_interval_seconds,
@@ -500,6 +530,41 @@ impl Settings {
     }
 }
 
+fn connection_limits(source: &Source) -> Result<ConnectionLimits, SettingError> {
+    let defaults = ConnectionLimits::default();
+    let seconds = |key: &str, default: Duration, least: u64| -> Result<Duration, SettingError> {
+        let default = i64::try_from(default.as_secs()).unwrap_or(i64::MAX);
+        u64::try_from(parse_number(source, key, default)?)
+            .ok()
+            .filter(|n| (least..=3600).contains(n))
+            .map(Duration::from_secs)
+            .ok_or_else(|| bad(key, format!("must be between {least} and 3600 seconds")))
+    };
+    let keepalive = seconds(
+        "EXAMDESK_KEEPALIVE_SECONDS",
+        defaults.keepalive_idle.unwrap_or_default(),
+        0,
+    )?;
+    let max_connections = parse_number(
+        source,
+        "EXAMDESK_MAX_CONNECTIONS",
+        i64::from(defaults.max_connections),
+    )?;
+    Ok(ConnectionLimits {
+        header_timeout: seconds(
+            "EXAMDESK_HEADER_TIMEOUT_SECONDS",
+            defaults.header_timeout,
+            1,
+        )?,
+        body_timeout: seconds("EXAMDESK_BODY_TIMEOUT_SECONDS", defaults.body_timeout, 1)?,
+        keepalive_idle: (!keepalive.is_zero()).then_some(keepalive),
+        max_connections: u32::try_from(max_connections)
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .ok_or_else(|| bad("EXAMDESK_MAX_CONNECTIONS", "must be between 1 and 1000000"))?,
+    })
+}
+
 /// A count where `0` turns the limit off.
 fn parse_limit(source: &Source, key: &str, default: i64) -> Result<u32, SettingError> {
     u32::try_from(parse_number(source, key, default)?)
@@ -556,6 +621,11 @@ mod tests {
         assert_eq!(s.login_per_minute, 60);
         assert!(s.wechat.is_none(), "no merchant id means demo mode");
         assert_eq!(s.metrics_bind, None, "no metrics unless asked for");
+        let limits = s.connections;
+        assert_eq!(limits.header_timeout, Duration::from_secs(10));
+        assert_eq!(limits.body_timeout, Duration::from_secs(20));
+        assert_eq!(limits.keepalive_idle, Some(Duration::from_secs(5)));
+        assert_eq!(limits.max_connections, 10_000);
     }
 
     #[test]
@@ -625,6 +695,20 @@ mod tests {
         assert_eq!(
             setting_of(&[("EXAMDESK_SIM_TIME_SCALE", "-1")]),
             "EXAMDESK_SIM_TIME_SCALE"
+        );
+        for (key, value) in [
+            ("EXAMDESK_HEADER_TIMEOUT_SECONDS", "0"),
+            ("EXAMDESK_BODY_TIMEOUT_SECONDS", "3601"),
+            ("EXAMDESK_KEEPALIVE_SECONDS", "-1"),
+            ("EXAMDESK_MAX_CONNECTIONS", "0"),
+            ("EXAMDESK_MAX_CONNECTIONS", "many"),
+        ] {
+            assert_eq!(setting_of(&[(key, value)]), key, "{key}={value}");
+        }
+        let off = settings(&[("EXAMDESK_KEEPALIVE_SECONDS", "0")]).unwrap();
+        assert_eq!(
+            off.connections.keepalive_idle, None,
+            "0 turns keep-alive off"
         );
     }
 

@@ -6,7 +6,8 @@ use crate::config::Settings;
 use crate::demo;
 use crate::http::AppState;
 
-pub async fn serve(settings: Settings, force_demo: bool) -> Result<(), String> {
+pub async fn serve(mut settings: Settings, force_demo: bool) -> Result<(), String> {
+    app::fit_connections_to_open_files(&mut settings.connections);
     let demo = force_demo || settings.wechat.is_none();
     let listener = app::bind(&settings).await?;
     let metrics = match settings.metrics_bind {
@@ -36,7 +37,8 @@ pub async fn serve(settings: Settings, force_demo: bool) -> Result<(), String> {
         );
     }
     let router = crate::http::build_app(state.clone());
-    app::serve(listener, router, app::shutdown_signal())
+    let limits = state.settings.connections;
+    app::serve(listener, router, limits, app::shutdown_signal())
         .await
         .map_err(|e| format!("server stopped: {e}"))?;
     state.db.close().await;

@@ -3,6 +3,8 @@
 
 pub mod admin;
 pub mod api;
+mod body_deadline;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod health;

@@ -43,6 +43,7 @@ pub fn build_app(state: AppState) -> Router {
         Some(_) => super::route_metrics::layer(router),
         None => router,
     };
+    let router = super::body_deadline::layer(router, state.settings.connections.body_timeout);
     let router = super::security_headers::layer(router, state.settings.is_https());
     super::request_log::layer(router)
 }

@@ -24,6 +24,11 @@ pub const RECONCILIATION_DIFFERENCES: &str = "examdesk_reconciliation_difference
 pub const TICKET_RENDERS: &str = "examdesk_ticket_renders_total";
 /// Drawing one ticket PDF (cache hits are not drawn).
 pub const TICKET_RENDER_DURATION: &str = "examdesk_ticket_render_duration_seconds";
+/// Connections and requests stopped by a client limit, by limit: `headers` (header time-out),
+/// `body` (body time-out), `connections` (refused beyond the cap).
+pub const CLIENT_LIMIT_HITS: &str = "examdesk_client_limit_hits_total";
+/// Connections open now.
+pub const CONNECTIONS_OPEN: &str = "examdesk_connections_open";
 
 /// Seconds, for what answers a person waiting: a page, an API call, a notify.
 const REQUEST_SECONDS: &[f64] = &[
@@ -60,7 +65,14 @@ pub(super) const COUNTERS: &[(&str, &str)] = &[
         TICKET_RENDERS,
         "Ticket PDFs served, by source (drawn or cached)",
     ),
+    (
+        CLIENT_LIMIT_HITS,
+        "Connections or requests stopped by a client limit (headers, body, connections)",
+    ),
 ];
+
+/// The gauges and their help lines.
+pub(super) const GAUGES: &[(&str, &str)] = &[(CONNECTIONS_OPEN, "HTTP connections open")];
 
 /// The histograms, their help lines and bucket bounds (set explicitly, so that they are
 /// exported as histograms rather than summaries and can be added up across instances).

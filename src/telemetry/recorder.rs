@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use super::names::{COUNTERS, HISTOGRAMS};
+use super::names::{COUNTERS, GAUGES, HISTOGRAMS};
 
 static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 
@@ -26,6 +26,9 @@ fn install() -> Result<PrometheusHandle, String> {
         .map_err(|e| format!("EXAMDESK_METRICS_BIND: the metrics recorder: {e}"))?;
     for (name, help) in COUNTERS {
         metrics::describe_counter!(*name, *help);
+    }
+    for (name, help) in GAUGES {
+        metrics::describe_gauge!(*name, *help);
     }
     for (name, help, _) in HISTOGRAMS {
         metrics::describe_histogram!(*name, *help);

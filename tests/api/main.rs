@@ -13,4 +13,5 @@ mod holds_together;
 mod id_numbers;
 mod notify_flood;
 mod photos;
+mod slow_clients;
 mod tickets;

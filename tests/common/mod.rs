@@ -198,7 +198,8 @@ impl TestApp {
             None => None,
         };
         let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(examdesk::app::serve(listener, router, async move {
+        let limits = state.settings.connections;
+        let server = tokio::spawn(examdesk::app::serve(listener, router, limits, async move {
             let _ = rx.await;
         }));
         Self {
