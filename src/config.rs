@@ -209,12 +209,6 @@ fn existing_file(setting: &str, value: Option<&str>) -> Result<Option<PathBuf>, 
     Ok(Some(path))
 }
 
-fn is_p12(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("p12") || e.eq_ignore_ascii_case("pfx"))
-}
-
 /// A PEM certificate needs its key file; WeChat's `.p12` holds both and is opened here, so that a
 /// wrong password stops the start rather than the first refund.
 fn check_certificate(
@@ -229,12 +223,12 @@ fn check_certificate(
             "WECHAT_CLIENT_CERT",
             "the certificate and its key must be given together",
         )),
-        (Some(cert), Some(_)) if is_p12(cert) => Err(bad(
+        (Some(cert), Some(_)) if wechat_pay_v2::tls::is_p12_path(cert) => Err(bad(
             "WECHAT_CLIENT_KEY",
             "not needed with a .p12 certificate, which holds the key: unset it",
         )),
         (Some(_), Some(_)) => Ok(()),
-        (Some(cert), None) if !is_p12(cert) => Err(bad(
+        (Some(cert), None) if !wechat_pay_v2::tls::is_p12_path(cert) => Err(bad(
             "WECHAT_CLIENT_KEY",
             "the certificate and its key must be given together (or name WeChat's apiclient_cert.p12)",
         )),

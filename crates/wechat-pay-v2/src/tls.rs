@@ -58,6 +58,14 @@ impl ClientIdentity {
     }
 }
 
+/// Whether a certificate file is PKCS#12 (`.p12`, as WeChat issues it, or `.pfx`) rather than PEM,
+/// by its extension: the one rule the settings check and the client both follow.
+pub fn is_p12_path(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("p12") || e.eq_ignore_ascii_case("pfx"))
+}
+
 impl ClientIdentity {
     /// Reads WeChat's `apiclient_cert.p12` (legacy PKCS#12; the password is the merchant id
     /// unless the merchant changed it).

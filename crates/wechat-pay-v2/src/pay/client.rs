@@ -427,11 +427,7 @@ pub(crate) fn check_answer(
 /// password defaults to the merchant id), or a PEM certificate plus PEM key (or one PEM holding
 /// both).
 fn load_identity(config: &WechatConfig, cert: &Path) -> Result<ClientIdentity, PayError> {
-    let is_p12 = cert
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("p12") || e.eq_ignore_ascii_case("pfx"));
-    if !is_p12 {
+    if !crate::tls::is_p12_path(cert) {
         return ClientIdentity::from_pem_files(cert, config.client_key.as_deref())
             .map_err(PayError::Certificate);
     }
