@@ -319,6 +319,58 @@ async fn migrate_applies_and_reports() {
 
 #[cfg(unix)]
 #[tokio::test]
+async fn a_connection_cap_beyond_the_open_file_limit_is_lowered_with_a_warning() {
+    use std::io::{BufRead, BufReader};
+    let db = TestDb::new().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    // A soft limit of 256 under a hard one of 512, as a cautious service manager might set.
+    let mut child = Command::new("bash")
+        .args([
+            "-c",
+            "ulimit -Sn 256 && ulimit -Hn 512 && exec \"$0\" serve --demo",
+        ])
+        .arg(env!("CARGO_BIN_EXE_examdesk"))
+        .current_dir(db.dir.path())
+        .env_clear()
+        .env("EXAMDESK_DATABASE_URL", &db.url)
+        .env("EXAMDESK_DATA_DIR", db.dir.path().join("data"))
+        .env("EXAMDESK_BIND", &bind)
+        .env("EXAMDESK_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read on a thread while the test waits for the service to answer.
+    let stderr = child.stderr.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    wait_until("the service answers /healthz", async || {
+        reqwest::get(format!("http://{bind}/healthz")).await
+    })
+    .await;
+    send_signal(child.id(), 15);
+    let _ = child.wait();
+    // The process has ended, so its stderr has too: the lines run out, they cannot hang.
+    let warning = seen
+        .iter()
+        .find(|line| line.contains("EXAMDESK_MAX_CONNECTIONS"))
+        .expect("a warning names EXAMDESK_MAX_CONNECTIONS");
+    assert!(
+        warning.contains("may open only 512 files: serving at most 256 connections"),
+        "the soft limit is raised to the hard one and the cap fitted under it: {warning}"
+    );
+}
+
+#[tokio::test]
 async fn demo_serve_prints_where_things_are_and_stops_on_sigterm() {
     use std::io::{BufRead, BufReader};
     let db = TestDb::new().await;
