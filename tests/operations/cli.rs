@@ -317,17 +317,34 @@ async fn migrate_applies_and_reports() {
     assert!(again.status.success(), "migrating twice is harmless");
 }
 
-#[cfg(unix)]
-#[tokio::test]
-async fn a_connection_cap_beyond_the_open_file_limit_is_lowered_with_a_warning() {
-    use std::io::{BufRead, BufReader};
-    let db = TestDb::new().await;
+fn free_bind() -> String {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let bind = format!("127.0.0.1:{port}");
+    format!("127.0.0.1:{port}")
+}
+
+/// What a `serve` on `bind` over the test's database runs with.
+fn serve_env(db: &TestDb, bind: &str) -> [(&'static str, String); 4] {
+    [
+        ("EXAMDESK_DATABASE_URL", db.url.clone()),
+        (
+            "EXAMDESK_DATA_DIR",
+            db.dir.path().join("data").display().to_string(),
+        ),
+        ("EXAMDESK_BIND", bind.to_string()),
+        ("EXAMDESK_LOG", "warn".to_string()),
+    ]
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_connection_cap_beyond_the_open_file_limit_is_lowered_with_a_warning() {
+    use std::io::{BufRead, BufReader};
+    let db = TestDb::new().await;
+    let bind = free_bind();
     // A soft limit of 256 under a hard one of 512, as a cautious service manager might set.
     let mut child = Command::new("bash")
         .args([
@@ -337,10 +354,7 @@ async fn a_connection_cap_beyond_the_open_file_limit_is_lowered_with_a_warning()
         .arg(env!("CARGO_BIN_EXE_examdesk"))
         .current_dir(db.dir.path())
         .env_clear()
-        .env("EXAMDESK_DATABASE_URL", &db.url)
-        .env("EXAMDESK_DATA_DIR", db.dir.path().join("data"))
-        .env("EXAMDESK_BIND", &bind)
-        .env("EXAMDESK_LOG", "warn")
+        .envs(serve_env(&db, &bind))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -374,20 +388,12 @@ async fn a_connection_cap_beyond_the_open_file_limit_is_lowered_with_a_warning()
 async fn demo_serve_prints_where_things_are_and_stops_on_sigterm() {
     use std::io::{BufRead, BufReader};
     let db = TestDb::new().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bind = format!("127.0.0.1:{port}");
+    let bind = free_bind();
     let start = || {
         Command::new(env!("CARGO_BIN_EXE_examdesk"))
             .current_dir(db.dir.path())
             .env_clear()
-            .env("EXAMDESK_DATABASE_URL", &db.url)
-            .env("EXAMDESK_DATA_DIR", db.dir.path().join("data"))
-            .env("EXAMDESK_BIND", &bind)
-            .env("EXAMDESK_LOG", "warn")
+            .envs(serve_env(&db, &bind))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -502,12 +508,7 @@ fn send_signal(pid: u32, signal: i32) {
 async fn the_simulator_command_plays_wechat_on_its_own() {
     use std::io::{BufRead, BufReader};
     let db = TestDb::new().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bind = format!("127.0.0.1:{port}");
+    let bind = free_bind();
     let mut child = Command::new(env!("CARGO_BIN_EXE_examdesk"))
         .args(["simulator", "--bind", &bind])
         .current_dir(db.dir.path())
