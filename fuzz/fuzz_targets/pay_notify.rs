@@ -2,9 +2,9 @@
 //! accepted; and the same fields signed with the merchant key are never refused for the signature.
 #![no_main]
 
+use libfuzzer_sys::fuzz_target;
 use wechat_pay_v2::notify::{NotifyError, parse_pay_notify};
 use wechat_pay_v2::{SignType, WechatConfig, sign, xml};
-use libfuzzer_sys::fuzz_target;
 
 const KEY: &str = "192006250b4c09247ec02edce69f6a2d";
 
@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(notify) = &raw {
         // Accepted means signed with our key: check that independently.
-        assert!(sign::verify(&notify.raw, KEY, Some(notify.sign_type)), "accepted without a valid signature");
+        assert!(
+            sign::verify(&notify.raw, KEY, Some(notify.sign_type)),
+            "accepted without a valid signature"
+        );
     }
     fields.remove("sign");
     fields.remove("sign_type");
@@ -29,6 +32,9 @@ fuzz_target!(|data: &[u8]| {
     fields.insert("sign".into(), signature);
     if let Ok(body) = xml::try_to_xml(&fields) {
         let signed = parse_pay_notify(&config, body.as_bytes(), None);
-        assert!(!matches!(signed, Err(NotifyError::BadSignature)), "a correctly signed body was refused as forged");
+        assert!(
+            !matches!(signed, Err(NotifyError::BadSignature)),
+            "a correctly signed body was refused as forged"
+        );
     }
 });

@@ -2,8 +2,8 @@
 //! survives a write-and-read round trip unchanged.
 #![no_main]
 
-use wechat_pay_v2::xml;
 use libfuzzer_sys::fuzz_target;
+use wechat_pay_v2::xml;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(map) = xml::parse(data)

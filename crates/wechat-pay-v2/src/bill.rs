@@ -382,6 +382,11 @@ impl Bill {
             records.push(record);
         }
         let summary = summary.ok_or(BillError::NoSummary)?;
+        if BillSummary::checked_of(&records).is_none() {
+            return Err(BillError::Summary(
+                "the records' amounts add up beyond what an i64 holds".into(),
+            ));
+        }
         if summary.count != records.len() as i64 {
             return Err(BillError::CountMismatch {
                 stated: summary.count,
@@ -431,17 +436,31 @@ impl Bill {
 
 impl BillSummary {
     /// The summary WeChat would write for these records.
+    ///
+    /// # Panics
+    ///
+    /// When a total does not fit in an `i64`; no bill [`Bill::parse`] accepts comes that far.
     pub fn of(records: &[BillRecord]) -> BillSummary {
-        let sum = |f: fn(&BillRecord) -> i64| records.iter().map(f).sum();
-        BillSummary {
-            count: records.len() as i64,
-            settlement_total_fen: sum(|r| r.settlement_total_fen),
-            refund_total_fen: sum(|r| r.refund_fen),
-            coupon_refund_total_fen: sum(|r| r.coupon_refund_fen),
-            charge_total_milli_fen: sum(|r| r.charge_milli_fen),
-            total_fen: sum(|r| r.total_fen),
-            refund_applied_total_fen: sum(|r| r.refund_applied_fen),
-        }
+        Self::checked_of(records).expect("bill totals beyond i64")
+    }
+
+    /// The summary WeChat would write for these records, or `None` when a total does not fit
+    /// in an `i64` (each amount may have twelve digits of yuan, so a few dozen lines can).
+    pub fn checked_of(records: &[BillRecord]) -> Option<BillSummary> {
+        let sum = |f: fn(&BillRecord) -> i64| {
+            records
+                .iter()
+                .try_fold(0_i64, |total, r| total.checked_add(f(r)))
+        };
+        Some(BillSummary {
+            count: i64::try_from(records.len()).ok()?,
+            settlement_total_fen: sum(|r| r.settlement_total_fen)?,
+            refund_total_fen: sum(|r| r.refund_fen)?,
+            coupon_refund_total_fen: sum(|r| r.coupon_refund_fen)?,
+            charge_total_milli_fen: sum(|r| r.charge_milli_fen)?,
+            total_fen: sum(|r| r.total_fen)?,
+            refund_applied_total_fen: sum(|r| r.refund_applied_fen)?,
+        })
     }
 }
 
@@ -639,6 +658,42 @@ mod tests {
             Bill::parse(BillType::All, b"\xff\xfe"),
             Err(BillError::NotText)
         );
+    }
+
+    /// The `bill` fuzz target's property, broken by a bill made for it (the fuzzer would need
+    /// long inputs to find it): 93 lines with the largest handling charge a line may state
+    /// (twelve digits of yuan) were read, and their summary overflowed.
+    #[test]
+    fn amounts_adding_up_beyond_i64_are_refused() {
+        let mut cells = vec![""; SUCCESS_COLUMNS.len()];
+        for (cell, column) in cells.iter_mut().zip(SUCCESS_COLUMNS) {
+            match column {
+                C::SettlementTotal | C::Coupon | C::Total => *cell = "0",
+                C::Charge => *cell = "999999999999.99999",
+                _ => {}
+            }
+        }
+        let line: Vec<String> = cells.iter().map(|c| format!("`{c}")).collect();
+        let bill = |lines: usize| {
+            let mut text = format!("{SUCCESS_HEADER}\r\n");
+            for _ in 0..lines {
+                text.push_str(&line.join(","));
+                text.push_str("\r\n");
+            }
+            text.push_str(&format!(
+                "{SUMMARY_HEADER}\r\n`{lines},`0,`0,`0,`0,`0,`0\r\n"
+            ));
+            text
+        };
+        let read = Bill::parse(BillType::Success, bill(92).as_bytes()).unwrap();
+        assert_eq!(
+            BillSummary::of(&read.records).charge_total_milli_fen,
+            9_199_999_999_999_999_908
+        );
+        assert!(matches!(
+            Bill::parse(BillType::Success, bill(93).as_bytes()),
+            Err(BillError::Summary(_))
+        ));
     }
 
     #[test]

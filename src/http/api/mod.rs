@@ -7,6 +7,9 @@ mod pay;
 mod registrations;
 mod tickets;
 
+#[doc(hidden)]
+pub use tickets::photo_part;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};

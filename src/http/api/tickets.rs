@@ -55,6 +55,14 @@ pub async fn post_photo(
             "请以 multipart/form-data 上传照片（字段名 photo）",
         )
     })?;
+    let (bytes, declared) = photo_part(&mut multipart).await?;
+    upload.store(&state, &bytes, declared.as_deref()).await
+}
+
+/// The bytes of the form's first `photo` part and the image type it declares (`None` when it
+/// declares none or `application/octet-stream`). Public for the fuzz target `photo_upload`.
+#[doc(hidden)]
+pub async fn photo_part(multipart: &mut Multipart) -> ApiResult<(Bytes, Option<String>)> {
     loop {
         let field = multipart.next_field().await.map_err(multipart_error)?;
         let Some(field) = field else {
@@ -71,7 +79,7 @@ pub async fn post_photo(
             .map(str::to_owned)
             .filter(|t| !is_octet_stream(t));
         let bytes = field.bytes().await.map_err(multipart_error)?;
-        return upload.store(&state, &bytes, declared.as_deref()).await;
+        return Ok((bytes, declared));
     }
 }
 
