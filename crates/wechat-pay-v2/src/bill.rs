@@ -435,23 +435,21 @@ impl Bill {
 }
 
 impl BillSummary {
-    /// The summary WeChat would write for these records.
-    ///
-    /// # Panics
-    ///
-    /// When a total does not fit in an `i64`; no bill [`Bill::parse`] accepts comes that far.
+    /// The summary WeChat would write for these records; a total beyond an `i64` stops at
+    /// `i64::MAX` (no bill [`Bill::parse`] accepts comes that far: see [`Self::checked_of`]).
     pub fn of(records: &[BillRecord]) -> BillSummary {
-        Self::checked_of(records).expect("bill totals beyond i64")
+        Self::adding(records, |a, b| Some(a.saturating_add(b))).unwrap_or_default()
     }
 
     /// The summary WeChat would write for these records, or `None` when a total does not fit
     /// in an `i64` (each amount may have twelve digits of yuan, so a few dozen lines can).
     pub fn checked_of(records: &[BillRecord]) -> Option<BillSummary> {
-        let sum = |f: fn(&BillRecord) -> i64| {
-            records
-                .iter()
-                .try_fold(0_i64, |total, r| total.checked_add(f(r)))
-        };
+        Self::adding(records, i64::checked_add)
+    }
+
+    fn adding(records: &[BillRecord], add: fn(i64, i64) -> Option<i64>) -> Option<BillSummary> {
+        let sum =
+            |f: fn(&BillRecord) -> i64| records.iter().try_fold(0_i64, |total, r| add(total, f(r)));
         Some(BillSummary {
             count: i64::try_from(records.len()).ok()?,
             settlement_total_fen: sum(|r| r.settlement_total_fen)?,
