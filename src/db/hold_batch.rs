@@ -15,10 +15,11 @@ use sqlx::{Any, Row, Transaction};
 use super::Backend;
 use super::id_numbers::{self, HoldLimits};
 use super::payment_batch::{list_from, padded};
-
-const CHUNK: usize = 100;
 use super::registrations::HoldError;
 use crate::domain::states::{ExamStatus, RegistrationStatus};
+
+/// Keys per statement when counting unpaid holds or binding ID numbers.
+const CHUNK: usize = 100;
 
 /// A registration to create with its seat held, owned so it can wait in a queue.
 #[derive(Debug, Clone)]

@@ -33,7 +33,6 @@ pub async fn bind(
     Ok(owner == candidate_id)
 }
 
-/// Limits on unpaid holds; `0` turns one off.
 /// Removes a binding this transaction made for a request that was then refused.
 pub async fn unbind(
     tx: &mut Transaction<'static, Any>,
@@ -48,6 +47,7 @@ pub async fn unbind(
     Ok(())
 }
 
+/// Limits on unpaid holds; `0` turns one off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HoldLimits {
     pub per_account: u32,

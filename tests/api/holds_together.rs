@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::common::{TestApp, id_number};
+use crate::common::{TestApp, id_number, register_person};
 
 /// Sends every registration at the same moment; the answers come back in the order sent.
 async fn all_at_once(app: &TestApp, sends: &[(String, i64, String)]) -> Vec<(u16, Value)> {
@@ -11,7 +11,10 @@ async fn all_at_once(app: &TestApp, sends: &[(String, i64, String)]) -> Vec<(u16
     for (i, (token, exam_id, id)) in sends.iter().cloned().enumerate() {
         let http = app.http.clone();
         let url = app.at("/api/v1/registrations");
-        set.spawn(async move { (i, register_as(http, url, token, exam_id, id).await) });
+        set.spawn(async move {
+            let answer = register_person(&http, &url, &token, exam_id, "吴九", &id).await;
+            (i, answer)
+        });
     }
     let mut answers = vec![(0, Value::Null); sends.len()];
     while let Some(done) = set.join_next().await {
@@ -19,29 +22,6 @@ async fn all_at_once(app: &TestApp, sends: &[(String, i64, String)]) -> Vec<(u16
         answers[i] = answer;
     }
     answers
-}
-
-async fn register_as(
-    http: reqwest::Client,
-    url: String,
-    token: String,
-    exam_id: i64,
-    id: String,
-) -> (u16, Value) {
-    let res = http
-        .post(url)
-        .bearer_auth(token)
-        .json(&serde_json::json!({
-            "exam_id": exam_id,
-            "name": "吴九",
-            "id_number": id,
-            "phone": "13800138000",
-        }))
-        .send()
-        .await
-        .expect("register");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test]

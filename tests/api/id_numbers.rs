@@ -7,21 +7,7 @@ use serde_json::Value;
 use crate::common::{TestApp, id_number};
 
 async fn register_as(app: &TestApp, token: &str, exam_id: i64, id: &str) -> (u16, Value) {
-    let res = app
-        .http
-        .post(app.at("/api/v1/registrations"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({
-            "exam_id": exam_id,
-            "name": "周八",
-            "id_number": id,
-            "phone": "13800138000",
-        }))
-        .send()
-        .await
-        .expect("register");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    app.register_person(token, exam_id, "周八", id).await
 }
 
 #[tokio::test]

@@ -255,6 +255,26 @@ impl TestApp {
         ExamBuilder::new(&self.state.db, code)
     }
 
+    /// Registers `token`'s account for `exam_id` as `name` with ID number `id`; the status and
+    /// the JSON answer.
+    pub async fn register_person(
+        &self,
+        token: &str,
+        exam_id: i64,
+        name: &str,
+        id: &str,
+    ) -> (u16, serde_json::Value) {
+        register_person(
+            &self.http,
+            &self.at("/api/v1/registrations"),
+            token,
+            exam_id,
+            name,
+            id,
+        )
+        .await
+    }
+
     pub async fn register(&self, token: &str, exam_id: i64, seq: u32) -> reqwest::Response {
         self.http
             .post(self.at("/api/v1/registrations"))
@@ -336,4 +356,30 @@ impl TestApp {
         })
         .await
     }
+}
+
+/// [`TestApp::register_person`] with a client and URL of its own, for a task that outlives the
+/// borrow of the app.
+pub async fn register_person(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    exam_id: i64,
+    name: &str,
+    id: &str,
+) -> (u16, serde_json::Value) {
+    let res = http
+        .post(url)
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "exam_id": exam_id,
+            "name": name,
+            "id_number": id,
+            "phone": "13800138000",
+        }))
+        .send()
+        .await
+        .expect("register");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(serde_json::Value::Null))
 }

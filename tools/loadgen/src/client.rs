@@ -224,6 +224,22 @@ impl Api {
             .header(reqwest::header::CONTENT_TYPE, "text/xml")
             .body(body)
     }
+
+    /// Posts a notify and reads its answer whole; how long that took, and the status and text.
+    pub async fn notify_timed(
+        &self,
+        body: String,
+    ) -> (Duration, Result<(StatusCode, String), reqwest::Error>) {
+        let t0 = std::time::Instant::now();
+        let result = async {
+            let res = self.notify_request(body).send().await?;
+            let status = res.status();
+            let text = res.text().await?;
+            Ok((status, text))
+        }
+        .await;
+        (t0.elapsed(), result)
+    }
 }
 
 async fn expect<T: serde::de::DeserializeOwned>(

@@ -230,7 +230,7 @@ impl Flow {
 
     /// One notify: answered SUCCESS or not.
     async fn notify(&mut self, api: &Api, body: String) -> bool {
-        let (latency, result) = timed_notify(api, body).await;
+        let (latency, result) = api.notify_timed(body).await;
         self.record_notify(latency, result)
     }
 
@@ -357,8 +357,8 @@ async fn flow_steps(s: &Shared, i: usize, flow: &mut Flow) -> Option<()> {
     let acknowledged = if repeat == Some(true) {
         flow.repeats += 1;
         let (a, b) = tokio::join!(
-            timed_notify(first, notify_body.clone()),
-            timed_notify(second, notify_body.clone())
+            first.notify_timed(notify_body.clone()),
+            second.notify_timed(notify_body.clone())
         );
         let a = flow.record_notify(a.0, a.1);
         let b = flow.record_notify(b.0, b.1);
@@ -408,21 +408,6 @@ async fn flow_steps(s: &Shared, i: usize, flow: &mut Flow) -> Option<()> {
         }
     }
     Some(())
-}
-
-async fn timed_notify(
-    api: &Api,
-    body: String,
-) -> (Duration, Result<(StatusCode, String), reqwest::Error>) {
-    let t0 = Instant::now();
-    let result = async {
-        let res = api.notify_request(body).send().await?;
-        let status = res.status();
-        let text = res.text().await?;
-        Ok::<_, reqwest::Error>((status, text))
-    }
-    .await;
-    (t0.elapsed(), result)
 }
 
 /// The smallest photo of the exam's aspect at least 300 pixels wide and as large as the rules

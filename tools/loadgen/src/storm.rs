@@ -122,15 +122,7 @@ struct Sent {
 }
 
 async fn send(api: &super::client::Api, body: String, order: usize) -> Sent {
-    let t0 = Instant::now();
-    let result = async {
-        let res = api.notify_request(body).send().await?;
-        let status = res.status();
-        let text = res.text().await?;
-        Ok::<_, reqwest::Error>((status, text))
-    }
-    .await;
-    let latency = t0.elapsed();
+    let (latency, result) = api.notify_timed(body).await;
     let (label, success) = match result {
         Ok((status, text)) if status == 200 && text == SUCCESS_REPLY => {
             ("200 SUCCESS".into(), true)
